@@ -1,0 +1,92 @@
+"""Messages: list per inbox, search, read, raw bytes, attachments, mark seen, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+
+from app.api.deps import CursorQ, LimitQ, MailboxDep
+from app.api.schemas.common import ErrorOut, Page
+from app.api.schemas.messages import MessageOut, MessagePatch, MessageSummaryOut
+
+router = APIRouter(tags=["messages"])
+NOT_FOUND = {404: {"model": ErrorOut}}
+
+
+@router.get("/api/v1/inboxes/{inbox_id}/messages", responses=NOT_FOUND)
+async def list_inbox_messages(
+    inbox_id: str,
+    mailbox: MailboxDep,
+    since: Annotated[str | None, Query(description="RFC 3339 time or a message id")] = None,
+    seen: bool | None = None,
+    limit: LimitQ = 50,
+    cursor: CursorQ = None,
+) -> Page[MessageSummaryOut]:
+    """An inbox's messages, newest first."""
+    return await mailbox.list_messages(
+        inbox_id=inbox_id, since=since, seen=seen, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/api/v1/messages")
+async def search_messages(
+    mailbox: MailboxDep,
+    q: Annotated[str | None, Query(max_length=1000, description="Words in subject, addresses, body")] = None,
+    inbox_id: str | None = None,
+    submission_id: str | None = None,
+    limit: LimitQ = 50,
+    cursor: CursorQ = None,
+) -> Page[MessageSummaryOut]:
+    """Search across the caller's inboxes, newest first."""
+    return await mailbox.list_messages(
+        inbox_id=inbox_id, q=q, submission_id=submission_id, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/api/v1/messages/{message_id}", responses=NOT_FOUND)
+async def get_message(message_id: str, mailbox: MailboxDep) -> MessageOut:
+    """The full parsed message."""
+    return await mailbox.get_message(message_id)
+
+
+@router.get(
+    "/api/v1/messages/{message_id}/raw",
+    response_class=Response,
+    responses={200: {"content": {"message/rfc822": {}}}, **NOT_FOUND},
+)
+async def get_raw(message_id: str, mailbox: MailboxDep) -> Response:
+    """The bytes exactly as received over SMTP."""
+    return Response(content=await mailbox.raw(message_id), media_type="message/rfc822")
+
+
+@router.get(
+    "/api/v1/messages/{message_id}/attachments/{attachment_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, **NOT_FOUND},
+)
+async def get_attachment(message_id: str, attachment_id: str, mailbox: MailboxDep) -> Response:
+    """An attachment's decoded bytes with its content type and filename."""
+    found = await mailbox.attachment(message_id, attachment_id)
+    filename = found.meta.filename or f"attachment-{found.meta.index}"
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return Response(
+        content=found.data,
+        media_type=found.meta.content_type,
+        headers={"Content-Disposition": disposition},
+    )
+
+
+@router.patch("/api/v1/messages/{message_id}", responses=NOT_FOUND)
+async def patch_message(message_id: str, patch: MessagePatch, mailbox: MailboxDep) -> MessageOut:
+    """Mark a message seen or unseen."""
+    return await mailbox.mark_seen(message_id, patch.seen)
+
+
+@router.delete("/api/v1/messages/{message_id}", status_code=204, responses=NOT_FOUND)
+async def delete_message(message_id: str, mailbox: MailboxDep) -> Response:
+    """Delete one message."""
+    await mailbox.delete_message(message_id)
+    return Response(status_code=204)

@@ -1,0 +1,103 @@
+"""The ``mailharness`` command: serve | migrate | openapi.
+
+    mailharness serve [--host H] [--http-port P] [--smtp-port P]
+        HTTP API + SMTP intake in one process on the SQLite file or Postgres;
+        migrates first; stops cleanly on SIGTERM/SIGINT.
+    mailharness migrate
+        Applies the Alembic migrations to the configured store.
+    mailharness openapi [--output FILE] [--check]
+        Writes the OpenAPI document (default openapi/openapi.json); with
+        --check, exits 1 when the file differs from the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from app.config import Settings
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+        stream=sys.stderr,
+    )
+    # aiosmtpd logs every command line at INFO; ours says one line per transaction.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _openapi_text() -> str:
+    from app.api.app import openapi_document
+
+    return json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    path = Path(args.output)
+    text = _openapi_text()
+    if args.check:
+        current = path.read_text() if path.exists() else ""
+        if current != text:
+            print(f"{path} is stale: run `mailharness openapi`", file=sys.stderr)  # noqa: T201
+            return 1
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mailharness", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_p = sub.add_parser("serve", help="run HTTP + SMTP")
+    serve_p.add_argument("--host")
+    serve_p.add_argument("--http-port", type=int)
+    serve_p.add_argument("--smtp-port", type=int)
+    sub.add_parser("migrate", help="apply database migrations")
+    openapi_p = sub.add_parser("openapi", help="write the OpenAPI document")
+    openapi_p.add_argument("--output", default="openapi/openapi.json")
+    openapi_p.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.command == "openapi":
+        return cmd_openapi(args)
+
+    overrides = {
+        key: value
+        for key, value in (
+            ("host", getattr(args, "host", None)),
+            ("http_port", getattr(args, "http_port", None)),
+            ("smtp_port", getattr(args, "smtp_port", None)),
+        )
+        if value is not None
+    }
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level)
+    if args.command == "migrate":
+        from app.store.migrate import upgrade
+
+        asyncio.run(upgrade(settings.effective_database_url))
+        logging.getLogger(__name__).info("migrated %s", _redact(settings.effective_database_url))
+        return 0
+    from app.server import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Settings: every ``MAILHARNESS_*`` environment variable, read once and passed down.
+
+SUMMARY
+    ``Settings`` is built once at process start (``Settings()`` reads the
+    environment) and handed to the composition root; nothing reads the
+    environment after that, and no module holds a settings global.
+
+CONFIGURATION PARAMETERS
+    See the field list below; each field is ``MAILHARNESS_<FIELD NAME>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000000"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Defaults give a working single-process SQLite harness."""
+
+    model_config = SettingsConfigDict(env_prefix="MAILHARNESS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("."), description="Holds mailharness.db and TLS material.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default sqlite+aiosqlite:///<data_dir>/mailharness.db.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address both listeners bind.")
+    http_port: int = Field(default=8025, ge=0, le=65535)
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    smtp_hostname: str = Field(default="mailharness.local", description="Name in the 220 greeting.")
+    domains: list[str] = Field(
+        default_factory=lambda: ["mailharness.test"],
+        description="Harness domains; the first one completes bare local parts.",
+    )
+    smtp_strict: bool = Field(
+        default=False, description="Refuse RCPT to unknown inboxes (550 5.1.1) instead of creating them."
+    )
+    smtp_max_message_size: int = Field(default=50 * 1024 * 1024, ge=1024)
+    smtp_max_line_length: int = Field(
+        default=4096, ge=1001, description="Longest accepted line in DATA, CRLF included."
+    )
+    smtp_timeout: float = Field(default=300.0, gt=0, description="Idle seconds before a session is closed.")
+    wait_default_timeout: float = Field(default=30.0, gt=0)
+    wait_max_timeout: float = Field(default=300.0, gt=0)
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = Field(default="INFO")
+
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return value
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _need_one_domain(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one harness domain is needed")
+        return [d.lower() for d in value]
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgres://"):
+                url = "postgresql+asyncpg://" + url.removeprefix("postgres://")
+            elif url.startswith("postgresql://"):
+                url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mailharness.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")

@@ -1,0 +1,81 @@
+"""The one exception tree of Mailharness, and how each maps to HTTP and SMTP.
+
+    MailharnessError                 base; ``code`` is the machine code in API errors
+    ├── NotFound                     unknown or foreign id            404 / 550 5.1.1
+    ├── Conflict                     address taken, state mismatch    409
+    │   └── MailArrived              a quiet window was broken        409 (+ items)
+    ├── InvalidInput                 bad field, cursor, address       400 or 422
+    │   └── InvalidCursor            cursor from another query        400
+    ├── WaitTimeout                  a wait's timeout passed first    408
+    └── StoreUnavailable             the database failed              503 / 451 4.3.0
+
+Each class docstring is its default detail sentence.
+"""
+
+from __future__ import annotations
+
+
+class MailharnessError(Exception):
+    """Mailharness failed."""
+
+    code = "error"
+    http_status = 500
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or (self.__doc__ or self.code).strip()
+        super().__init__(self.detail)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.detail!r})"
+
+
+class NotFound(MailharnessError):
+    """No such object."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(MailharnessError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class InvalidInput(MailharnessError):
+    """The request is not valid."""
+
+    code = "invalid_request"
+    http_status = 422
+
+
+class InvalidCursor(InvalidInput):
+    """The cursor does not belong to this query."""
+
+    code = "invalid_cursor"
+    http_status = 400
+
+
+class WaitTimeout(MailharnessError):
+    """The timeout passed before the awaited mail arrived."""
+
+    code = "timeout"
+    http_status = 408
+
+
+class StoreUnavailable(MailharnessError):
+    """The store is not reachable."""
+
+    code = "store_unavailable"
+    http_status = 503
+
+
+class MailArrived(Conflict):
+    """Matching mail arrived during the quiet window."""
+
+    code = "mail_arrived"
+
+    def __init__(self, items: list[object]) -> None:
+        super().__init__(f"{len(items)} matching message(s) arrived during the quiet window")
+        self.items = items

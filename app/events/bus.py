@@ -1,0 +1,121 @@
+"""In-process publish/subscribe bus with bounded, drop-slow subscriptions.
+
+SUMMARY
+    ``publish(event)`` never blocks and never awaits: it appends the event to
+    each matching subscription's bounded buffer and sets its wake-up flag. A
+    subscription whose buffer is full loses the oldest events and is marked
+    ``overflowed`` (a slow consumer never slows ingest).
+
+    Waiters follow one discipline: subscribe first, then query the store, then
+    ``await sub.wait(timeout)``; ``wait`` clears the flag before returning, so
+    an event published between the query and the await is never missed.
+
+INPUTS / OUTPUTS
+    Events are small frozen dataclasses carrying ids, never bodies: consumers
+    read bodies from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+DEFAULT_BUFFER = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    tenant_id: str
+    inbox_id: str
+    message_id: str
+    seq: int
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (f"inbox:{self.inbox_id}", f"tenant:{self.tenant_id}")
+
+
+Event = MessageReceived
+
+
+class Subscription:
+    """A bounded buffer of events plus a wake-up flag."""
+
+    def __init__(self, topics: Iterable[str], buffer: int) -> None:
+        self.topics = frozenset(topics)
+        self._events: collections.deque[Event] = collections.deque(maxlen=buffer)
+        self._flag = asyncio.Event()
+        self._rescan = False
+
+    def _push(self, event: Event) -> None:
+        if len(self._events) == self._events.maxlen:
+            self._rescan = True  # events were lost: the consumer must re-read the store
+        self._events.append(event)
+        self._flag.set()
+
+    def kick(self) -> None:
+        """Wake the subscriber and ask it to re-read the store (events may be missing)."""
+        self._rescan = True
+        self._flag.set()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until something was published (or a kick); False when ``timeout`` passed."""
+        try:
+            if timeout is None:
+                await self._flag.wait()
+            else:
+                await asyncio.wait_for(self._flag.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._flag.clear()
+        return True
+
+    def drain(self) -> tuple[list[Event], bool]:
+        """The buffered events, and whether the consumer must re-read the store instead."""
+        events = list(self._events)
+        self._events.clear()
+        rescan, self._rescan = self._rescan, False
+        return events, rescan
+
+
+class EventBus:
+    """Topic-keyed fan-out within one process."""
+
+    def __init__(self, *, buffer: int = DEFAULT_BUFFER) -> None:
+        self._buffer = buffer
+        self._by_topic: dict[str, set[Subscription]] = collections.defaultdict(set)
+
+    @contextlib.contextmanager
+    def subscribe(self, *topics: str) -> Iterator[Subscription]:
+        sub = Subscription(topics, self._buffer)
+        for topic in sub.topics:
+            self._by_topic[topic].add(sub)
+        try:
+            yield sub
+        finally:
+            for topic in sub.topics:
+                subs = self._by_topic.get(topic)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._by_topic[topic]
+
+    def publish(self, event: Event) -> None:
+        delivered: set[int] = set()
+        for topic in event.topics:
+            for sub in self._by_topic.get(topic, ()):
+                if id(sub) not in delivered:
+                    delivered.add(id(sub))
+                    sub._push(event)
+
+    def kick_all(self) -> None:
+        for subs in self._by_topic.values():
+            for sub in subs:
+                sub.kick()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len({id(s) for subs in self._by_topic.values() for s in subs})

@@ -1,0 +1,139 @@
+"""Runs one Mailharness process: HTTP (uvicorn) and SMTP on the same event loop.
+
+SUMMARY
+    ``Services`` starts the SMTP listener and uvicorn with a given runtime,
+    and stops them in order: stop accepting SMTP and let open transactions
+    finish, let HTTP requests finish (bounded), then close the store.
+    ``serve(settings)`` is what ``mailharness serve`` runs: migrate, start,
+    wait for SIGTERM/SIGINT, stop cleanly.
+
+CONFIGURATION PARAMETERS
+    host, http_port, smtp_port (and everything the runtime reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+from collections.abc import Generator
+
+import uvicorn
+
+from app.api.app import create_app
+from app.config import Settings
+from app.runtime import Runtime
+from app.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 10.0
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling (the process runner owns signals)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+class Services:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.http_port = 0
+        self._http: _Uvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    @property
+    def smtp_port(self) -> int:
+        return self.runtime.smtp.port
+
+    async def start(
+        self, *, http_sock: socket.socket | None = None, smtp_sock: socket.socket | None = None
+    ) -> None:
+        settings = self.runtime.settings
+        await self.runtime.smtp.start(sock=smtp_sock)
+        http_sock = http_sock or bind(settings.host, settings.http_port)
+        self.http_port = http_sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self.runtime),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        )
+        self._http = _Uvicorn(config)
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[http_sock]))
+        ready = asyncio.create_task(self._http.ready.wait())
+        await asyncio.wait({ready, self._http_task}, return_when=asyncio.FIRST_COMPLETED)
+        if not self._http.started:
+            ready.cancel()
+            await self._http_task
+            raise RuntimeError("the HTTP server stopped during start-up")
+        log.info("http listening on %s:%d", settings.host, self.http_port)
+
+    async def stop(self) -> None:
+        await self.runtime.smtp.stop(grace=SHUTDOWN_GRACE)
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+        await self.runtime.close()
+
+
+def warn_if_exposed(host: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        log.warning(
+            "OPEN MODE on %s: no API keys are configured and the harness is reachable "
+            "from the network; anyone who can connect can read all mail",
+            host,
+        )
+
+
+async def serve(settings: Settings) -> None:
+    await upgrade(settings.effective_database_url)
+    runtime = Runtime.build(settings)
+    services = Services(runtime)
+    warn_if_exposed(settings.host)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await services.start()
+        log.info(
+            "mailharness ready: smtp=%s:%d http=http://%s:%d",
+            settings.host,
+            services.smtp_port,
+            settings.host,
+            services.http_port,
+        )
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await services.stop()
+        log.info("stopped")

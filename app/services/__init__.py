@@ -1,0 +1,3 @@
+"""Use cases behind the API: each takes the database and the caller's tenant."""
+
+from __future__ import annotations

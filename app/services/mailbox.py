@@ -1,0 +1,231 @@
+"""Inbox and message use cases for one tenant: create, list, read, mark, delete.
+
+Inputs: the ``Database``, the caller's tenant id, validated request values.
+Outputs: response schemas (through ``app.api.views``) or raw bytes.
+Errors: ``NotFound`` for unknown or foreign ids (also malformed ones),
+``Conflict`` for a taken address, ``InvalidInput`` for a bad address or ``since``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.addresses import normalize_address, valid_address, valid_local_part
+from app.api import pagination, views
+from app.api.schemas.common import Page
+from app.api.schemas.inboxes import InboxCreate, InboxOut
+from app.api.schemas.messages import MessageOut, MessageSummaryOut
+from app.errors import InvalidInput, NotFound
+from app.events.waiters import Since
+from app.ingest import random_local_part
+from app.mail import Attachment, attachment_payload
+from app.store.db import Database
+from app.store.models import Inbox
+from app.store.repositories.inboxes import InboxRepository
+from app.store.repositories.messages import MessageRepository
+from app.store.types import utcnow
+
+
+def check_id(value: str, what: str) -> str:
+    """Ids are canonical UUIDs; anything else is simply not found."""
+    try:
+        canonical = str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound(f"no {what} {value}") from None
+    if canonical != value.lower():
+        raise NotFound(f"no {what} {value}")
+    return canonical
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentFile:
+    meta: Attachment
+    data: bytes
+
+
+class Mailbox:
+    def __init__(self, *, db: Database, tenant_id: str, domains: list[str]) -> None:
+        self.db = db
+        self.tenant_id = tenant_id
+        self.domains = domains
+
+    # -- inboxes ---------------------------------------------------------------
+    def _address_for(self, requested: str | None) -> str:
+        if requested is None:
+            return f"{random_local_part()}@{self.domains[0]}"
+        requested = requested.strip()
+        if "@" in requested:
+            if not valid_address(requested):
+                raise InvalidInput(f"address: {requested!r} is not a valid email address")
+            return normalize_address(requested)
+        if not valid_local_part(requested):
+            raise InvalidInput(f"address: {requested!r} is not a valid local part")
+        return normalize_address(f"{requested}@{self.domains[0]}")
+
+    async def create_inbox(self, data: InboxCreate) -> InboxOut:
+        tags = [t.strip() for t in data.tags if t.strip()]
+        if any(len(t) > 100 for t in tags):
+            raise InvalidInput("tags: a tag is at most 100 characters")
+        expires_at = utcnow() + timedelta(seconds=data.expires_in) if data.expires_in else None
+        async with self.db.write() as session:
+            inbox = await InboxRepository(session, self.tenant_id).create(
+                inbox_id=str(uuid.uuid4()),
+                address=self._address_for(data.address),
+                tenant_id=self.tenant_id,
+                name=data.name,
+                tags=tags,
+                expires_at=expires_at,
+            )
+        return views.inbox_out(inbox, tags=list(dict.fromkeys(tags)), message_count=0)
+
+    async def _inbox_views(self, repo: InboxRepository, inboxes: list[Inbox]) -> list[InboxOut]:
+        ids = [i.id for i in inboxes]
+        tags = await repo.tags(ids)
+        counts = await repo.message_counts(ids)
+        return [views.inbox_out(i, tags=tags[i.id], message_count=counts[i.id]) for i in inboxes]
+
+    async def get_inbox(self, inbox_id: str) -> InboxOut:
+        inbox_id = check_id(inbox_id, "inbox")
+        async with self.db.read() as session:
+            repo = InboxRepository(session, self.tenant_id)
+            return (await self._inbox_views(repo, [await repo.get(inbox_id)]))[0]
+
+    async def require_inbox(self, inbox_id: str) -> str:
+        inbox_id = check_id(inbox_id, "inbox")
+        async with self.db.read() as session:
+            await InboxRepository(session, self.tenant_id).get(inbox_id)
+        return inbox_id
+
+    async def list_inboxes(self, *, tag: str | None, limit: int, cursor: str | None) -> Page[InboxOut]:
+        fp = pagination.fingerprint("inboxes", tag=tag)
+        pos = pagination.decode(cursor, fp)
+        before: tuple[datetime, str] | None = None
+        if pos is not None:
+            try:
+                before = (datetime.fromisoformat(pos[0]), str(pos[1]))
+            except (TypeError, ValueError, IndexError) as exc:
+                raise InvalidInput("the cursor is malformed") from exc
+        async with self.db.read() as session:
+            repo = InboxRepository(session, self.tenant_id)
+            rows = await repo.list(tag=tag, limit=limit + 1, before=before)
+            items = await self._inbox_views(repo, rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = pagination.encode([last.created_at.isoformat(), last.id], fp)
+        return Page[InboxOut](items=items, next_cursor=next_cursor)
+
+    async def delete_inbox(self, inbox_id: str) -> None:
+        inbox_id = check_id(inbox_id, "inbox")
+        async with self.db.write() as session:
+            await InboxRepository(session, self.tenant_id).delete(inbox_id)
+
+    async def empty_inbox(self, inbox_id: str) -> None:
+        inbox_id = check_id(inbox_id, "inbox")
+        async with self.db.write() as session:
+            await InboxRepository(session, self.tenant_id).get(inbox_id)
+            await MessageRepository(session, self.tenant_id).delete_for_inbox(inbox_id)
+
+    # -- messages --------------------------------------------------------------
+    async def resolve_since(self, since: str | None) -> Since:
+        """``since`` is a message id (arrival order) or an RFC 3339 time."""
+        if since is None or since == "":
+            return Since()
+        try:
+            canonical = str(uuid.UUID(since))
+        except ValueError:
+            canonical = None
+        if canonical is not None:
+            async with self.db.read() as session:
+                try:
+                    message = await MessageRepository(session, self.tenant_id).get(canonical)
+                except NotFound:
+                    raise InvalidInput(f"since: no message {since}") from None
+            return Since(seq=message.seq)
+        try:
+            when = datetime.fromisoformat(since.replace("Z", "+00:00").replace(" ", "+"))
+        except ValueError:
+            raise InvalidInput("since: expected an RFC 3339 time or a message id") from None
+        if when.tzinfo is None:
+            raise InvalidInput("since: the time needs a zone (Z or +hh:mm)")
+        return Since(time=when)
+
+    async def list_messages(
+        self,
+        *,
+        inbox_id: str | None,
+        limit: int,
+        cursor: str | None,
+        since: str | None = None,
+        seen: bool | None = None,
+        q: str | None = None,
+        submission_id: str | None = None,
+    ) -> Page[MessageSummaryOut]:
+        if inbox_id is not None:
+            inbox_id = await self.require_inbox(inbox_id)
+        fp = pagination.fingerprint(
+            "messages", inbox_id=inbox_id, since=since, seen=seen, q=q, submission_id=submission_id
+        )
+        before = pagination.decode(cursor, fp)
+        if before is not None and not isinstance(before, int):
+            raise InvalidInput("the cursor is malformed")
+        after = await self.resolve_since(since)
+        words = q.split() if q else []
+        async with self.db.read() as session:
+            rows = await MessageRepository(session, self.tenant_id).list(
+                inbox_id=inbox_id,
+                submission_id=submission_id,
+                words=words,
+                seen=seen,
+                after_seq=after.seq or None,
+                after_time=after.time,
+                before_seq=before,
+                limit=limit + 1,
+            )
+        next_cursor = pagination.encode(rows[limit - 1].seq, fp) if len(rows) > limit else None
+        return Page[MessageSummaryOut](
+            items=[views.summary_out(m) for m in rows[:limit]], next_cursor=next_cursor
+        )
+
+    async def get_message(self, message_id: str) -> MessageOut:
+        message_id = check_id(message_id, "message")
+        async with self.db.read() as session:
+            return views.message_out(await MessageRepository(session, self.tenant_id).get(message_id))
+
+    async def raw(self, message_id: str) -> bytes:
+        message_id = check_id(message_id, "message")
+        async with self.db.read() as session:
+            repo = MessageRepository(session, self.tenant_id)
+            return await repo.raw(await repo.get(message_id))
+
+    async def attachment(self, message_id: str, attachment_id: str) -> AttachmentFile:
+        message_id = check_id(message_id, "message")
+        async with self.db.read() as session:
+            repo = MessageRepository(session, self.tenant_id)
+            message = await repo.get(message_id)
+            meta = next(
+                (a for a in message.details.get("attachments", []) if a["id"] == attachment_id),
+                None,
+            )
+            if meta is None:
+                raise NotFound(f"no attachment {attachment_id} in message {message_id}")
+            raw = await repo.raw(message)
+        found = attachment_payload(raw, int(meta["index"]))
+        if found is None:
+            raise NotFound(f"no attachment {attachment_id} in message {message_id}")
+        return AttachmentFile(meta=found[0], data=found[1])
+
+    async def mark_seen(self, message_id: str, seen: bool) -> MessageOut:
+        message_id = check_id(message_id, "message")
+        async with self.db.write() as session:
+            repo = MessageRepository(session, self.tenant_id)
+            message = await repo.set_seen(await repo.get(message_id), seen)
+            return views.message_out(message)
+
+    async def delete_message(self, message_id: str) -> None:
+        message_id = check_id(message_id, "message")
+        async with self.db.write() as session:
+            repo = MessageRepository(session, self.tenant_id)
+            await repo.delete(await repo.get(message_id))

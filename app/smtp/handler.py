@@ -1,0 +1,119 @@
+"""aiosmtpd hooks for intake: sender/recipient policy, and DATA -> the ingest funnel.
+
+SUMMARY
+    MAIL checks the reverse-path syntax (``<>`` allowed). RCPT checks the
+    address and, with ``smtp_strict``, that an inbox exists (550 5.1.1).
+    DATA hands the raw bytes to ``Ingest.accept`` and answers
+    ``250 2.0.0 Ok: queued as <submission_id>`` only after the commit; a store
+    failure answers ``451 4.3.0`` so the client retries. One log line per
+    accepted or rejected transaction; never a body in the logs.
+
+CONFIGURATION PARAMETERS
+    smtp_strict.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from app.addresses import valid_address
+from app.errors import NotFound, StoreUnavailable
+from app.ingest import Envelope, Ingest
+
+log = logging.getLogger(__name__)
+
+
+def _peer_host(peer: Any) -> str | None:
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer) if peer else None
+
+
+class IntakeHandler:
+    """The handler object aiosmtpd calls; thin by design."""
+
+    def __init__(self, *, ingest: Ingest, strict: bool) -> None:
+        self.ingest = ingest
+        self.strict = strict
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        # aiosmtpd pipelines commands already; say so, and that we use RFC 3463 codes.
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if address == "<>":
+            address = ""
+        if address and not valid_address(address):
+            log.info("smtp rejected client=%s stage=mail code=553", _peer_host(session.peer))
+            return "553 5.1.7 Bad sender address syntax"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if not valid_address(address):
+            log.info("smtp rejected client=%s stage=rcpt code=501", _peer_host(session.peer))
+            return "501 5.1.3 Bad recipient address syntax"
+        if self.strict:
+            try:
+                known = await self.ingest.known_recipient(address)
+            except Exception:
+                log.exception("smtp rcpt lookup failed")
+                return "451 4.3.0 Temporary lookup failure, try again later"
+            if not known:
+                log.info("smtp rejected client=%s stage=rcpt code=550", _peer_host(session.peer))
+                return f"550 5.1.1 <{address}>: Recipient address rejected: no such inbox"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        started = time.perf_counter()
+        raw: bytes = envelope.original_content or b""
+        env = Envelope(
+            mail_from=envelope.mail_from or "",
+            rcpt_to=list(envelope.rcpt_tos),
+            client_address=_peer_host(session.peer),
+            helo=session.host_name,
+            tls=session.ssl is not None,
+            authenticated=_auth_user(session),
+        )
+        try:
+            result = await self.ingest.accept(raw=raw, envelope=env)
+        except StoreUnavailable:
+            log.warning("smtp rejected client=%s stage=data code=451 reason=store", env.client_address)
+            return "451 4.3.0 Temporary failure: message not stored, try again later"
+        except NotFound as exc:
+            log.info("smtp rejected client=%s stage=data code=550", env.client_address)
+            return f"550 5.1.1 {exc.detail}"
+        except Exception:
+            log.exception("smtp ingest crashed")
+            return "451 4.3.0 Temporary failure: message not stored, try again later"
+        log.info(
+            "smtp accepted submission=%s client=%s rcpts=%d size=%d messages=%s ms=%.1f",
+            result.submission_id,
+            env.client_address,
+            len(env.rcpt_to),
+            len(raw),
+            ",".join(m.id for m in result.messages),
+            (time.perf_counter() - started) * 1000,
+        )
+        return f"250 2.0.0 Ok: queued as {result.submission_id}"
+
+
+def _auth_user(session: Any) -> str | None:
+    if not getattr(session, "authenticated", False):
+        return None
+    data = getattr(session, "auth_data", None)
+    login = getattr(data, "login", None)
+    if isinstance(login, bytes):
+        return login.decode("utf-8", "replace")
+    return str(login) if login else None

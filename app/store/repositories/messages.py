@@ -1,0 +1,151 @@
+"""Message repository: summary rows and raw bytes; tenant-scoped queries.
+
+Inputs: an ``AsyncSession`` inside the caller's transaction and a tenant id.
+Outputs: ``Message`` rows (the summary plus parsed ``details``) and raw bytes.
+Order: ``seq`` is the arrival order; lists are newest first, waits oldest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound
+from app.store.models import Message, MessageRaw
+
+
+class MessageRepository:
+    def __init__(self, session: AsyncSession, tenant_id: str | None) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    def _base(self) -> Select[tuple[Message]]:
+        stmt = select(Message)
+        if self.tenant_id is not None:
+            stmt = stmt.where(Message.tenant_id == self.tenant_id)
+        return stmt
+
+    async def add(self, message: Message, raw: bytes) -> Message:
+        """Insert the summary row and its raw bytes (flushes to assign ``seq``)."""
+        self.session.add(message)
+        await self.session.flush()
+        self.session.add(MessageRaw(message_seq=message.seq, data=raw))
+        return message
+
+    async def get(self, message_id: str) -> Message:
+        row = (await self.session.execute(self._base().where(Message.id == message_id))).scalar()
+        if row is None:
+            raise NotFound(f"no message {message_id}")
+        return row
+
+    async def raw(self, message: Message) -> bytes:
+        data = (
+            await self.session.execute(
+                select(MessageRaw.data).where(MessageRaw.message_seq == message.seq)
+            )
+        ).scalar()
+        if data is None:
+            raise NotFound(f"no raw bytes for message {message.id}")
+        return bytes(data)
+
+    async def list(
+        self,
+        *,
+        inbox_id: str | None = None,
+        submission_id: str | None = None,
+        words: Sequence[str] = (),
+        seen: bool | None = None,
+        after_seq: int | None = None,
+        after_time: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int,
+    ) -> list[Message]:
+        """Newest first. ``before_seq`` pages; ``after_*`` implement ``since``."""
+        stmt = self._filtered(
+            inbox_id=inbox_id,
+            submission_id=submission_id,
+            words=words,
+            seen=seen,
+            after_seq=after_seq,
+            after_time=after_time,
+        )
+        if before_seq is not None:
+            stmt = stmt.where(Message.seq < before_seq)
+        stmt = stmt.order_by(Message.seq.desc()).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def oldest_after(
+        self,
+        *,
+        inbox_id: str,
+        after_seq: int,
+        after_time: datetime | None,
+        seen: bool | None,
+        limit: int,
+    ) -> list[Message]:
+        """Oldest first, strictly after ``after_seq``: what a wait examines next."""
+        stmt = self._filtered(
+            inbox_id=inbox_id, seen=seen, after_seq=after_seq, after_time=after_time
+        )
+        stmt = stmt.order_by(Message.seq.asc()).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    def _filtered(
+        self,
+        *,
+        inbox_id: str | None = None,
+        submission_id: str | None = None,
+        words: Sequence[str] = (),
+        seen: bool | None = None,
+        after_seq: int | None = None,
+        after_time: datetime | None = None,
+    ) -> Select[tuple[Message]]:
+        stmt = self._base()
+        if inbox_id is not None:
+            stmt = stmt.where(Message.inbox_id == inbox_id)
+        if submission_id is not None:
+            stmt = stmt.where(Message.submission_id == submission_id)
+        for word in words:
+            escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Message.search_text.like(f"%{escaped}%", escape="\\"))
+        if seen is not None:
+            stmt = stmt.where(Message.seen == seen)
+        if after_seq is not None:
+            stmt = stmt.where(Message.seq > after_seq)
+        if after_time is not None:
+            stmt = stmt.where(Message.received_at > after_time)
+        return stmt
+
+    async def max_seq(self, inbox_id: str) -> int:
+        value = (
+            await self.session.execute(
+                select(func.max(Message.seq)).where(Message.inbox_id == inbox_id)
+            )
+        ).scalar()
+        return int(value or 0)
+
+    async def set_seen(self, message: Message, seen: bool) -> Message:
+        await self.session.execute(
+            update(Message).where(Message.seq == message.seq).values(seen=seen)
+        )
+        message.seen = seen
+        return message
+
+    async def delete(self, message: Message) -> None:
+        await self.session.execute(delete(Message).where(Message.seq == message.seq))
+
+    async def delete_for_inbox(self, inbox_id: str) -> None:
+        stmt = delete(Message).where(Message.inbox_id == inbox_id)
+        if self.tenant_id is not None:
+            stmt = stmt.where(Message.tenant_id == self.tenant_id)
+        await self.session.execute(stmt)
+
+    async def by_seqs(self, seqs: Sequence[int]) -> list[Message]:
+        """Rows for the given arrival sequence numbers (tenant-scoped), oldest first."""
+        if not seqs:
+            return []
+        stmt = self._base().where(Message.seq.in_(seqs)).order_by(Message.seq.asc())
+        return list((await self.session.execute(stmt)).scalars())

@@ -1,0 +1,41 @@
+"""Alembic environment: runs on the connection the application hands over
+(``app.store.migrate``); with ``alembic`` on the command line it builds one
+from ``MAILHARNESS_DATABASE_URL`` / the default SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from app.config import Settings
+from app.store.db import create_engine
+from app.store.models import Base
+
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_standalone() -> None:
+    engine = create_engine(Settings().effective_database_url, pool_size=1)
+    async with engine.begin() as conn:
+        await conn.run_sync(_run)
+    await engine.dispose()
+
+
+connection = context.config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    asyncio.run(_run_standalone())
