@@ -1,13 +1,13 @@
 """The ``mailharness`` command: serve | migrate | openapi.
 
-    mailharness serve [--host H] [--http-port P] [--smtp-port P]
-        HTTP API + SMTP intake in one process on the SQLite file or Postgres;
-        migrates first; stops cleanly on SIGTERM/SIGINT.
-    mailharness migrate
-        Applies the Alembic migrations to the configured store.
-    mailharness openapi [--output FILE] [--check]
-        Writes the OpenAPI document (default openapi/openapi.json); with
-        --check, exits 1 when the file differs from the code.
+mailharness serve [--host H] [--http-port P] [--smtp-port P]
+    HTTP API + SMTP intake in one process on the SQLite file or Postgres;
+    migrates first; stops cleanly on SIGTERM/SIGINT.
+mailharness migrate
+    Applies the Alembic migrations to the configured store.
+mailharness openapi [--output FILE] [--check]
+    Writes the OpenAPI document (default openapi/openapi.json); with
+    --check, exits 1 when the file differs from the code.
 """
 
 from __future__ import annotations

@@ -38,13 +38,16 @@ class Settings(BaseSettings):
         description="Harness domains; the first one completes bare local parts.",
     )
     smtp_strict: bool = Field(
-        default=False, description="Refuse RCPT to unknown inboxes (550 5.1.1) instead of creating them."
+        default=False,
+        description="Refuse RCPT to unknown inboxes (550 5.1.1) instead of creating them.",
     )
     smtp_max_message_size: int = Field(default=50 * 1024 * 1024, ge=1024)
     smtp_max_line_length: int = Field(
         default=4096, ge=1001, description="Longest accepted line in DATA, CRLF included."
     )
-    smtp_timeout: float = Field(default=300.0, gt=0, description="Idle seconds before a session is closed.")
+    smtp_timeout: float = Field(
+        default=300.0, gt=0, description="Idle seconds before a session is closed."
+    )
     wait_default_timeout: float = Field(default=30.0, gt=0)
     wait_max_timeout: float = Field(default=300.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)

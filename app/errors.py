@@ -14,6 +14,9 @@ Each class docstring is its default detail sentence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class MailharnessError(Exception):
     """Mailharness failed."""
@@ -76,6 +79,6 @@ class MailArrived(Conflict):
 
     code = "mail_arrived"
 
-    def __init__(self, items: list[object]) -> None:
+    def __init__(self, items: Sequence[Any]) -> None:
         super().__init__(f"{len(items)} matching message(s) arrived during the quiet window")
-        self.items = items
+        self.items = list(items)

@@ -110,13 +110,12 @@ class Ingest:
         recipients = list(dict.fromkeys(normalize_address(r) for r in envelope.rcpt_to))
         try:
             async with self.db.write() as session:
-                inboxes = await self._resolve(session_repo=InboxRepository(session, None),
-                                              recipients=recipients)
+                inboxes = await self._resolve(
+                    session_repo=InboxRepository(session, None), recipients=recipients
+                )
                 repo = MessageRepository(session, None)
                 messages = [
-                    await repo.add(
-                        build_message(parsed, raw, envelope, inbox, submission_id), raw
-                    )
+                    await repo.add(build_message(parsed, raw, envelope, inbox, submission_id), raw)
                     for inbox in inboxes
                 ]
         except (SQLAlchemyError, OSError) as exc:
@@ -133,7 +132,9 @@ class Ingest:
             )
         return IngestResult(submission_id=submission_id, messages=messages)
 
-    async def _resolve(self, *, session_repo: InboxRepository, recipients: list[str]) -> list[Inbox]:
+    async def _resolve(
+        self, *, session_repo: InboxRepository, recipients: list[str]
+    ) -> list[Inbox]:
         found = await session_repo.find_by_addresses(recipients)
         inboxes: list[Inbox] = []
         for address in recipients:

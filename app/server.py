@@ -30,7 +30,7 @@ from app.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE = 10.0
+SHUTDOWN_GRACE = 10
 
 
 class _Uvicorn(uvicorn.Server):

@@ -98,7 +98,9 @@ class Mailbox:
             await InboxRepository(session, self.tenant_id).get(inbox_id)
         return inbox_id
 
-    async def list_inboxes(self, *, tag: str | None, limit: int, cursor: str | None) -> Page[InboxOut]:
+    async def list_inboxes(
+        self, *, tag: str | None, limit: int, cursor: str | None
+    ) -> Page[InboxOut]:
         fp = pagination.fingerprint("inboxes", tag=tag)
         pos = pagination.decode(cursor, fp)
         before: tuple[datetime, str] | None = None
@@ -109,7 +111,7 @@ class Mailbox:
                 raise InvalidInput("the cursor is malformed") from exc
         async with self.db.read() as session:
             repo = InboxRepository(session, self.tenant_id)
-            rows = await repo.list(tag=tag, limit=limit + 1, before=before)
+            rows = await repo.newest(tag=tag, limit=limit + 1, before=before)
             items = await self._inbox_views(repo, rows[:limit])
         next_cursor = None
         if len(rows) > limit:
@@ -174,7 +176,7 @@ class Mailbox:
         after = await self.resolve_since(since)
         words = q.split() if q else []
         async with self.db.read() as session:
-            rows = await MessageRepository(session, self.tenant_id).list(
+            rows = await MessageRepository(session, self.tenant_id).newest(
                 inbox_id=inbox_id,
                 submission_id=submission_id,
                 words=words,
@@ -192,7 +194,9 @@ class Mailbox:
     async def get_message(self, message_id: str) -> MessageOut:
         message_id = check_id(message_id, "message")
         async with self.db.read() as session:
-            return views.message_out(await MessageRepository(session, self.tenant_id).get(message_id))
+            return views.message_out(
+                await MessageRepository(session, self.tenant_id).get(message_id)
+            )
 
     async def raw(self, message_id: str) -> bytes:
         message_id = check_id(message_id, "message")

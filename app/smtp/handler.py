@@ -89,7 +89,9 @@ class IntakeHandler:
         try:
             result = await self.ingest.accept(raw=raw, envelope=env)
         except StoreUnavailable:
-            log.warning("smtp rejected client=%s stage=data code=451 reason=store", env.client_address)
+            log.warning(
+                "smtp rejected client=%s stage=data code=451 reason=store", env.client_address
+            )
             return "451 4.3.0 Temporary failure: message not stored, try again later"
         except NotFound as exc:
             log.info("smtp rejected client=%s stage=data code=550", env.client_address)

@@ -43,7 +43,7 @@ _REWRITES: dict[bytes, bytes] = {
 }
 
 
-class HarnessSMTP(SMTP):  # type: ignore[misc]
+class HarnessSMTP(SMTP):
     """aiosmtpd's protocol with enhanced codes and shutdown awareness."""
 
     def __init__(self, handler: Any, *, tracker: SessionTracker, line_length: int, **kw: Any):
@@ -73,7 +73,7 @@ class HarnessSMTP(SMTP):  # type: ignore[misc]
 
     def close_for_shutdown(self) -> None:
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
             transport.write(b"421 4.3.2 Service shutting down\r\n")
             transport.close()
 
@@ -105,7 +105,7 @@ class SessionTracker:
             await asyncio.wait_for(self._empty.wait(), grace)
         except TimeoutError:
             for session in list(self.sessions):
-                if session.transport is not None:
+                if isinstance(session.transport, asyncio.WriteTransport):
                     session.transport.abort()
 
 

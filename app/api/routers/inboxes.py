@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 
@@ -11,7 +11,7 @@ from app.api.schemas.common import ErrorOut, Page
 from app.api.schemas.inboxes import InboxCreate, InboxOut
 
 router = APIRouter(prefix="/api/v1/inboxes", tags=["inboxes"])
-NOT_FOUND = {404: {"model": ErrorOut}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 
 
 @router.post(

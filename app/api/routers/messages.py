@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
@@ -12,7 +12,7 @@ from app.api.schemas.common import ErrorOut, Page
 from app.api.schemas.messages import MessageOut, MessagePatch, MessageSummaryOut
 
 router = APIRouter(tags=["messages"])
-NOT_FOUND = {404: {"model": ErrorOut}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 
 
 @router.get("/api/v1/inboxes/{inbox_id}/messages", responses=NOT_FOUND)
@@ -33,7 +33,9 @@ async def list_inbox_messages(
 @router.get("/api/v1/messages")
 async def search_messages(
     mailbox: MailboxDep,
-    q: Annotated[str | None, Query(max_length=1000, description="Words in subject, addresses, body")] = None,
+    q: Annotated[
+        str | None, Query(max_length=1000, description="Words in subject, addresses, body")
+    ] = None,
     inbox_id: str | None = None,
     submission_id: str | None = None,
     limit: LimitQ = 50,

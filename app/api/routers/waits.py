@@ -40,7 +40,8 @@ def _filter(
 
 
 @router.get(
-    "/wait", responses={404: {"model": ErrorOut}, 408: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+    "/wait",
+    responses={404: {"model": ErrorOut}, 408: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 async def wait_for_messages(
     inbox_id: str,

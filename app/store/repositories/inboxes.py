@@ -24,7 +24,7 @@ class InboxRepository:
         self.session = session
         self.tenant_id = tenant_id
 
-    def _base(self) -> Select[tuple[Inbox]]:
+    def _base(self) -> Select[Inbox]:
         stmt = select(Inbox)
         if self.tenant_id is not None:
             stmt = stmt.where(Inbox.tenant_id == self.tenant_id)
@@ -71,15 +71,13 @@ class InboxRepository:
         rows = await self.session.execute(self._base().where(Inbox.address.in_(addresses)))
         return {inbox.address: inbox for inbox in rows.scalars()}
 
-    async def list(
+    async def newest(
         self, *, tag: str | None, limit: int, before: tuple[datetime, str] | None
     ) -> list[Inbox]:
         """Newest first; ``before`` is the (created_at, id) of the last row of the previous page."""
         stmt = self._base()
         if tag is not None:
-            stmt = stmt.where(
-                Inbox.id.in_(select(InboxTag.inbox_id).where(InboxTag.tag == tag))
-            )
+            stmt = stmt.where(Inbox.id.in_(select(InboxTag.inbox_id).where(InboxTag.tag == tag)))
         if before is not None:
             stmt = stmt.where(tuple_(Inbox.created_at, Inbox.id) < tuple_(*before))
         stmt = stmt.order_by(Inbox.created_at.desc(), Inbox.id.desc()).limit(limit)

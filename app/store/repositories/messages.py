@@ -22,7 +22,7 @@ class MessageRepository:
         self.session = session
         self.tenant_id = tenant_id
 
-    def _base(self) -> Select[tuple[Message]]:
+    def _base(self) -> Select[Message]:
         stmt = select(Message)
         if self.tenant_id is not None:
             stmt = stmt.where(Message.tenant_id == self.tenant_id)
@@ -51,7 +51,7 @@ class MessageRepository:
             raise NotFound(f"no raw bytes for message {message.id}")
         return bytes(data)
 
-    async def list(
+    async def newest(
         self,
         *,
         inbox_id: str | None = None,
@@ -102,7 +102,7 @@ class MessageRepository:
         seen: bool | None = None,
         after_seq: int | None = None,
         after_time: datetime | None = None,
-    ) -> Select[tuple[Message]]:
+    ) -> Select[Message]:
         stmt = self._base()
         if inbox_id is not None:
             stmt = stmt.where(Message.inbox_id == inbox_id)

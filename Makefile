@@ -1,0 +1,51 @@
+# Mailharness developer commands. A fresh machine needs only Python 3.11+:
+#   make run    create .venv, install, migrate, serve SMTP :2525 + HTTP :8025 (SQLite file)
+#   make test   create/update .venv, lint, type-check, run the whole suite (SQLite + Postgres)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest openapi bench postgres clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mailharness migrate
+	$(BIN)/mailharness serve
+
+test: $(STAMP) lint typecheck postgres pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench migrations
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+# The suite needs a Postgres on 127.0.0.1:5432 (user postgres, trust auth).
+# Start the machine's cluster if it is installed but down.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
+	  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then \
+	    echo "starting PostgreSQL"; \
+	    pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start; \
+	  else \
+	    echo "PostgreSQL is not reachable on 127.0.0.1:5432; start one (e.g. docker compose up -d postgres)"; exit 1; \
+	  fi; }
+
+openapi: $(STAMP)
+	$(BIN)/mailharness openapi
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
