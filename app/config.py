@@ -11,10 +11,12 @@ CONFIGURATION PARAMETERS
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -33,7 +35,7 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8025, ge=0, le=65535)
     smtp_port: int = Field(default=2525, ge=0, le=65535)
     smtp_hostname: str = Field(default="mailharness.local", description="Name in the 220 greeting.")
-    domains: list[str] = Field(
+    domains: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["mailharness.test"],
         description="Harness domains; the first one completes bare local parts.",
     )
@@ -58,7 +60,7 @@ class Settings(BaseSettings):
     def _split_domains(cls, value: object) -> object:
         if isinstance(value, str):
             if value.strip().startswith("["):
-                return value
+                return json.loads(value)
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 

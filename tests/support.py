@@ -35,7 +35,11 @@ class Harness:
             hostname=self.smtp_host, port=self.smtp_port, start_tls=False
         ) as client:
             await client.ehlo()
-            await client.mail(mail_from)
+            if mail_from:
+                await client.mail(mail_from)
+            else:  # the null reverse-path, which aiosmtplib's mail() refuses to write
+                resp = await client.execute_command(b"MAIL FROM:<>")
+                assert resp.code == 250, resp
             for rcpt in rcpts:
                 await client.rcpt(rcpt)
             return await client.data(data)

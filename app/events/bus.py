@@ -87,12 +87,15 @@ class EventBus:
     def __init__(self, *, buffer: int = DEFAULT_BUFFER) -> None:
         self._buffer = buffer
         self._by_topic: dict[str, set[Subscription]] = collections.defaultdict(set)
+        self._changed = asyncio.Condition()
+        self._watchers = 0
 
     @contextlib.contextmanager
     def subscribe(self, *topics: str) -> Iterator[Subscription]:
         sub = Subscription(topics, self._buffer)
         for topic in sub.topics:
             self._by_topic[topic].add(sub)
+        self._notify_changed()
         try:
             yield sub
         finally:
@@ -102,6 +105,28 @@ class EventBus:
                     subs.discard(sub)
                     if not subs:
                         del self._by_topic[topic]
+            self._notify_changed()
+
+    def _notify_changed(self) -> None:
+        async def notify() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        if self._watchers:  # only when someone awaits a subscriber count
+            asyncio.get_running_loop().create_task(notify())
+
+    def subscribers(self, topic: str) -> int:
+        return len(self._by_topic.get(topic, ()))
+
+    async def until_subscribers(self, topic: str, count: int) -> None:
+        """Return once ``topic`` has at least ``count`` subscribers (used by tests and
+        benchmarks to know a waiter is parked, without sleeping)."""
+        self._watchers += 1
+        try:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.subscribers(topic) >= count)
+        finally:
+            self._watchers -= 1
 
     def publish(self, event: Event) -> None:
         delivered: set[int] = set()

@@ -48,9 +48,9 @@ class IntakeHandler:
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
-        if address == "<>":
-            address = ""
-        if address and not valid_address(address):
+        # The null reverse-path stays "<>" in the envelope: aiosmtpd reads an empty
+        # mail_from as "no MAIL yet". Ingest records it as "".
+        if address != "<>" and not valid_address(address):
             log.info("smtp rejected client=%s stage=mail code=553", _peer_host(session.peer))
             return "553 5.1.7 Bad sender address syntax"
         envelope.mail_from = address
@@ -79,7 +79,7 @@ class IntakeHandler:
         started = time.perf_counter()
         raw: bytes = envelope.original_content or b""
         env = Envelope(
-            mail_from=envelope.mail_from or "",
+            mail_from="" if envelope.mail_from == "<>" else envelope.mail_from or "",
             rcpt_to=list(envelope.rcpt_tos),
             client_address=_peer_host(session.peer),
             helo=session.host_name,
