@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         from app.store.migrate import upgrade
 
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         asyncio.run(upgrade(settings.effective_database_url))
         logging.getLogger(__name__).info("migrated %s", _redact(settings.effective_database_url))
         return 0

@@ -115,6 +115,7 @@ def warn_if_exposed(host: str) -> None:
 
 
 async def serve(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     await upgrade(settings.effective_database_url)
     runtime = Runtime.build(settings)
     services = Services(runtime)
