@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     wait_default_timeout: float = Field(default=30.0, gt=0)
     wait_max_timeout: float = Field(default=300.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
+    janitor_interval: float = Field(
+        default=30.0, gt=0, description="Seconds between housekeeping sweeps (expired inboxes)."
+    )
     log_level: str = Field(default="INFO")
 
     @field_validator("domains", mode="before")

@@ -2,7 +2,7 @@
 
 SUMMARY
     ``Runtime.build(settings)`` creates the database, the event bus, the
-    ingest funnel, the wait service and the SMTP server object; nothing is
+    ingest funnel, the wait service, the janitor and the SMTP server object; nothing is
     created at import time. ``Runtime.mailbox(tenant_id)`` gives the per-tenant
     use cases the API calls. ``close()`` releases the engine.
 """
@@ -15,6 +15,7 @@ from app.config import Settings
 from app.events.bus import EventBus
 from app.events.waiters import WaitService
 from app.ingest import Ingest
+from app.janitor import Janitor
 from app.services.mailbox import Mailbox
 from app.smtp.handler import IntakeHandler
 from app.smtp.server import SmtpServer
@@ -29,6 +30,7 @@ class Runtime:
     ingest: Ingest
     waits: WaitService
     smtp: SmtpServer
+    janitor: Janitor
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -45,7 +47,16 @@ class Runtime:
             timeout=settings.smtp_timeout,
         )
         waits = WaitService(db=db, bus=bus, max_timeout=settings.wait_max_timeout)
-        return cls(settings=settings, db=db, bus=bus, ingest=ingest, waits=waits, smtp=smtp)
+        janitor = Janitor(db=db, interval=settings.janitor_interval)
+        return cls(
+            settings=settings,
+            db=db,
+            bus=bus,
+            ingest=ingest,
+            waits=waits,
+            smtp=smtp,
+            janitor=janitor,
+        )
 
     def mailbox(self, tenant_id: str) -> Mailbox:
         return Mailbox(db=self.db, tenant_id=tenant_id, domains=self.settings.domains)

@@ -64,6 +64,7 @@ class Services:
         self.http_port = 0
         self._http: _Uvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def smtp_port(self) -> int:
@@ -92,12 +93,15 @@ class Services:
             await self._http_task
             raise RuntimeError("the HTTP server stopped during start-up")
         log.info("http listening on %s:%d", settings.host, self.http_port)
+        self._background.append(asyncio.create_task(self.runtime.janitor.run()))
 
     async def stop(self) -> None:
+        self.runtime.janitor.stop()
         await self.runtime.smtp.stop(grace=SHUTDOWN_GRACE)
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task
+        await asyncio.gather(*self._background)
         await self.runtime.close()
 
 

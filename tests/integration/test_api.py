@@ -206,3 +206,28 @@ async def test_health_and_ready(harness: Harness) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"store": "ok", "smtp": "ok"}
     assert_error(await harness.http.get("/api/v1/nothing-here"), 404, "not_found")
+
+
+async def test_janitor_removes_expired_inboxes_and_their_mail(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.store.models import Inbox
+    from app.store.types import utcnow
+
+    keep = await harness.create_inbox(expires_in=3600)
+    gone = await harness.create_inbox(expires_in=3600)
+    forever = await harness.create_inbox()
+    await harness.send("a@example.com", [gone["address"]], simple_mail(to=gone["address"]))
+    async with harness.runtime.db.write() as session:
+        await session.execute(
+            update(Inbox)
+            .where(Inbox.id == gone["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert await harness.runtime.janitor.sweep() == 1
+    assert_error(await harness.http.get(f"/api/v1/inboxes/{gone['id']}"), 404, "not_found")
+    assert (await harness.http.get("/api/v1/messages")).json()["items"] == []
+    for inbox in (keep, forever):
+        assert (await harness.http.get(f"/api/v1/inboxes/{inbox['id']}")).status_code == 200

@@ -1,0 +1,67 @@
+"""Housekeeping: deletes expired inboxes (and with them their messages), in batches.
+
+SUMMARY
+    ``Janitor.run()`` wakes every ``interval`` seconds (a timer is right for
+    housekeeping; nothing waits on it) and deletes at most ``batch`` expired
+    inboxes per transaction, so a large clean-up never holds the write lock
+    for long. ``sweep()`` does one pass and returns how many inboxes went.
+
+CONFIGURATION PARAMETERS
+    janitor_interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import delete, select
+
+from app.store.db import Database
+from app.store.models import Inbox
+from app.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Janitor:
+    def __init__(self, *, db: Database, interval: float, batch: int = 200) -> None:
+        self.db = db
+        self.interval = interval
+        self.batch = batch
+        self._stop = asyncio.Event()
+
+    async def sweep(self) -> int:
+        removed = 0
+        while True:
+            async with self.db.write() as session:
+                ids = list(
+                    (
+                        await session.execute(
+                            select(Inbox.id)
+                            .where(Inbox.expires_at.is_not(None), Inbox.expires_at <= utcnow())
+                            .limit(self.batch)
+                        )
+                    ).scalars()
+                )
+                if ids:
+                    await session.execute(delete(Inbox).where(Inbox.id.in_(ids)))
+            removed += len(ids)
+            if len(ids) < self.batch:
+                break
+        if removed:
+            log.info("janitor removed %d expired inboxes", removed)
+        return removed
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("janitor sweep failed; trying again next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
