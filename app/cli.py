@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--host")
     serve_p.add_argument("--http-port", type=int)
     serve_p.add_argument("--smtp-port", type=int)
+    serve_p.add_argument(
+        "--no-worker", action="store_true", help="do not run the delivery worker here"
+    )
+    sub.add_parser("worker", help="run only the delivery worker")
     sub.add_parser("migrate", help="apply database migrations")
     openapi_p = sub.add_parser("openapi", help="write the OpenAPI document")
     openapi_p.add_argument("--output", default="openapi/openapi.json")
@@ -87,9 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(upgrade(settings.effective_database_url))
         logging.getLogger(__name__).info("migrated %s", _redact(settings.effective_database_url))
         return 0
-    from app.server import serve
+    from app.server import run_worker, serve
 
-    asyncio.run(serve(settings))
+    if args.command == "worker":
+        asyncio.run(run_worker(settings))
+    else:
+        asyncio.run(serve(settings, worker=not args.no_worker))
     return 0
 
 

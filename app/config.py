@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000000"
@@ -56,6 +56,48 @@ class Settings(BaseSettings):
     janitor_interval: float = Field(
         default=30.0, gt=0, description="Seconds between housekeeping sweeps (expired inboxes)."
     )
+    relay_mode: Literal["off", "smarthost", "mx"] | None = Field(
+        default=None,
+        description="Where mail for non-harness domains goes: off (held), smarthost "
+        "(relay_url) or mx (the domain's MX). Default: smarthost when relay_url is set, else off.",
+    )
+    relay_url: str | None = Field(
+        default=None,
+        description="Smarthost: smtp://[user:pass@]host[:port] (STARTTLS when offered), "
+        "smtp+starttls:// (required), smtps:// (implicit TLS).",
+    )
+    relay_match: str | None = Field(
+        default=None,
+        description="Recipients of mail received over SMTP that are also relayed onward: "
+        "comma-separated globs, or re:<regex>.",
+    )
+    relay_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds per SMTP command when relaying."
+    )
+    relay_helo: str | None = Field(
+        default=None, description="EHLO name when relaying (default smtp_hostname)."
+    )
+    retry_min_backoff: float = Field(default=1.0, gt=0, description="First retry delay, seconds.")
+    retry_max_backoff: float = Field(
+        default=300.0, gt=0, description="Longest retry delay, seconds."
+    )
+    queue_lifetime: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds a deferred delivery is retried before it expires.",
+    )
+    delivery_lease: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a worker holds a claimed delivery before others may reclaim it.",
+    )
+    worker_batch: int = Field(default=50, ge=1, description="Deliveries claimed per round.")
+    worker_concurrency: int = Field(
+        default=20, ge=1, description="Destinations delivered to at once."
+    )
+    worker_poll_interval: float = Field(
+        default=5.0, gt=0, description="Longest idle sleep of the worker between wake-up events."
+    )
     log_level: str = Field(default="INFO")
 
     @field_validator("domains", mode="before")
@@ -84,6 +126,20 @@ class Settings(BaseSettings):
                 url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
             return url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'mailharness.db').resolve()}"
+
+    @property
+    def effective_relay_mode(self) -> Literal["off", "smarthost", "mx"]:
+        if self.relay_mode is not None:
+            return self.relay_mode
+        return "smarthost" if self.relay_url else "off"
+
+    @model_validator(mode="after")
+    def _relay_needs_url(self) -> Settings:
+        if self.relay_mode == "smarthost" and not self.relay_url:
+            raise ValueError("relay_mode=smarthost needs relay_url")
+        if self.retry_min_backoff > self.retry_max_backoff:
+            raise ValueError("retry_min_backoff must not exceed retry_max_backoff")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

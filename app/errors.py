@@ -3,7 +3,8 @@
     MailharnessError                 base; ``code`` is the machine code in API errors
     ├── NotFound                     unknown or foreign id            404 / 550 5.1.1
     ├── Conflict                     address taken, state mismatch    409
-    │   └── MailArrived              a quiet window was broken        409 (+ items)
+    │   ├── MailArrived              a quiet window was broken        409 (+ items)
+    │   └── DeliveryStateConflict    a delivery ended in another state 409
     ├── InvalidInput                 bad field, cursor, address       400 or 422
     │   └── InvalidCursor            cursor from another query        400
     ├── WaitTimeout                  a wait's timeout passed first    408
@@ -82,3 +83,9 @@ class MailArrived(Conflict):
     def __init__(self, items: Sequence[Any]) -> None:
         super().__init__(f"{len(items)} matching message(s) arrived during the quiet window")
         self.items = list(items)
+
+
+class DeliveryStateConflict(Conflict):
+    """The delivery reached a different final state."""
+
+    code = "state_conflict"

@@ -13,8 +13,12 @@ INPUTS
 OUTPUTS
     ``IngestResult(submission_id, messages)``.
 
+    Recipients that match a relay rule are also queued for delivery onward
+    (an ``outbound`` row plus one ``delivery`` per recipient) in the same
+    transaction, so "accepted" always means "stored and queued".
+
 CONFIGURATION PARAMETERS
-    domains (bare local parts), smtp_strict (no catch-all creation).
+    smtp_strict (no catch-all creation), relay_match.
 """
 
 from __future__ import annotations
@@ -28,14 +32,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.addresses import normalize_address
 from app.config import DEFAULT_TENANT_ID
+from app.delivery.queue import Queue
+from app.delivery.routing import RelayMatch, Router
 from app.errors import Conflict, NotFound, StoreUnavailable
-from app.events.bus import EventBus, MessageReceived
+from app.events.bus import DeliveryUpdated, EventBus, MessageReceived
 from app.mail import Address, ParsedMessage, parse_message
 from app.store.db import Database
-from app.store.models import Inbox, Message
+from app.store.models import Delivery, Inbox, Message, Outbound
 from app.store.repositories.inboxes import InboxRepository
 from app.store.repositories.messages import MessageRepository
 from app.store.types import utcnow
@@ -87,10 +94,20 @@ def random_local_part() -> str:
 
 
 class Ingest:
-    def __init__(self, *, db: Database, bus: EventBus, strict: bool) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        strict: bool,
+        router: Router,
+        relay_match: RelayMatch | None = None,
+    ) -> None:
         self.db = db
         self.bus = bus
         self.strict = strict
+        self.router = router
+        self.relay_match = relay_match or RelayMatch(None)
 
     async def known_recipient(self, address: str) -> bool:
         """True when ``address`` has an inbox (the strict RCPT check)."""
@@ -100,27 +117,57 @@ class Ingest:
             )
         return bool(found)
 
+    async def parse(self, raw: bytes) -> ParsedMessage:
+        """Parse once; large messages off the event loop."""
+        if len(raw) > PARSE_IN_THREAD_ABOVE:
+            return await asyncio.to_thread(parse_message, raw)
+        return parse_message(raw)
+
     async def accept(self, *, raw: bytes, envelope: Envelope) -> IngestResult:
-        parsed = (
-            await asyncio.to_thread(parse_message, raw)
-            if len(raw) > PARSE_IN_THREAD_ABOVE
-            else parse_message(raw)
-        )
+        """Store one SMTP transaction (and queue relayed recipients), commit, publish."""
+        parsed = await self.parse(raw)
         submission_id = str(uuid.uuid4())
-        recipients = list(dict.fromkeys(normalize_address(r) for r in envelope.rcpt_to))
         try:
             async with self.db.write() as session:
-                inboxes = await self._resolve(
-                    session_repo=InboxRepository(session, None), recipients=recipients
+                messages = await self.store(
+                    session,
+                    raw=raw,
+                    parsed=parsed,
+                    envelope=envelope,
+                    submission_id=submission_id,
                 )
-                repo = MessageRepository(session, None)
-                messages = [
-                    await repo.add(build_message(parsed, raw, envelope, inbox, submission_id), raw)
-                    for inbox in inboxes
-                ]
+                deliveries = await self._relay(session, raw=raw, parsed=parsed, envelope=envelope)
         except (SQLAlchemyError, OSError) as exc:
             log.error("ingest failed for submission %s: %s", submission_id, type(exc).__name__)
             raise StoreUnavailable("the store could not commit the message") from exc
+        self.publish(messages)
+        publish_deliveries(self.bus, deliveries, inbox_id=None)
+        return IngestResult(submission_id=submission_id, messages=messages)
+
+    async def store(
+        self,
+        session: AsyncSession,
+        *,
+        raw: bytes,
+        parsed: ParsedMessage,
+        envelope: Envelope,
+        submission_id: str,
+    ) -> list[Message]:
+        """Write one message per recipient inbox inside the caller's transaction.
+
+        Raises ``NotFound`` for an unknown recipient in strict mode."""
+        recipients = list(dict.fromkeys(normalize_address(r) for r in envelope.rcpt_to))
+        inboxes = await self._resolve(
+            session_repo=InboxRepository(session, None), recipients=recipients
+        )
+        repo = MessageRepository(session, None)
+        return [
+            await repo.add(build_message(parsed, raw, envelope, inbox, submission_id), raw)
+            for inbox in inboxes
+        ]
+
+    def publish(self, messages: Sequence[Message]) -> None:
+        """Tell waiters; call only after the transaction that stored ``messages`` committed."""
         for message in messages:
             self.bus.publish(
                 MessageReceived(
@@ -130,7 +177,42 @@ class Ingest:
                     seq=message.seq,
                 )
             )
-        return IngestResult(submission_id=submission_id, messages=messages)
+
+    async def _relay(
+        self, session: AsyncSession, *, raw: bytes, parsed: ParsedMessage, envelope: Envelope
+    ) -> list[Delivery]:
+        """Queue the recipients a relay rule sends onward (never harness-domain ones:
+        those were just stored in their inbox)."""
+        if not self.relay_match:
+            return []
+        onward = [
+            r
+            for r in dict.fromkeys(envelope.rcpt_to)
+            if self.relay_match.matches(r) and not self.router.is_local(r)
+        ]
+        if not onward:
+            return []
+        now = utcnow()
+        outbound = Outbound(
+            id=str(uuid.uuid4()),
+            tenant_id=DEFAULT_TENANT_ID,
+            inbox_id=None,
+            source="relay",
+            source_message_id=None,
+            message_id_header=parsed.message_id,
+            mail_from=envelope.mail_from,
+            subject=parsed.subject,
+            recipients=onward,
+            size=len(raw),
+            created_at=now,
+        )
+        return await Queue.enqueue(
+            session,
+            outbound=outbound,
+            raw=raw,
+            routes=[(r, self.router.route(r)) for r in onward],
+            now=now,
+        )
 
     async def _resolve(
         self, *, session_repo: InboxRepository, recipients: list[str]
@@ -157,6 +239,22 @@ class Ingest:
             if address not in found:
                 raise
             return found[address]
+
+
+def publish_deliveries(
+    bus: EventBus, deliveries: Sequence[Delivery], *, inbox_id: str | None
+) -> None:
+    """Announce delivery rows after their transaction committed (wakes the worker)."""
+    for d in deliveries:
+        bus.publish(
+            DeliveryUpdated(
+                tenant_id=d.tenant_id,
+                delivery_id=d.id,
+                outbound_id=d.outbound_id,
+                inbox_id=inbox_id,
+                state=d.state,
+            )
+        )
 
 
 def _addr_json(addr: Address) -> dict[str, Any]:

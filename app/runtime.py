@@ -2,24 +2,54 @@
 
 SUMMARY
     ``Runtime.build(settings)`` creates the database, the event bus, the
-    ingest funnel, the wait service, the janitor and the SMTP server object; nothing is
-    created at import time. ``Runtime.mailbox(tenant_id)`` gives the per-tenant
-    use cases the API calls. ``close()`` releases the engine.
+    ingest funnel, the wait service, the delivery queue and worker, the
+    janitor and the SMTP server object; nothing is created at import time.
+    ``mailbox(tenant_id)`` and ``outbox(tenant_id)`` give the per-tenant use
+    cases the API calls. ``close()`` releases the engine.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.config import Settings
+from app.delivery.queue import Queue
+from app.delivery.retry import RetryPolicy
+from app.delivery.routing import RelayMatch, Router
+from app.delivery.transport import (
+    DnsResolver,
+    MxTransport,
+    SmtpTransport,
+    Transport,
+    parse_relay_url,
+)
+from app.delivery.worker import DeliveryWorker
 from app.events.bus import EventBus
 from app.events.waiters import WaitService
 from app.ingest import Ingest
 from app.janitor import Janitor
 from app.services.mailbox import Mailbox
+from app.services.outbox import Outbox
 from app.smtp.handler import IntakeHandler
 from app.smtp.server import SmtpServer
 from app.store.db import Database
+
+
+def build_transports(settings: Settings) -> dict[str, Callable[[str], Transport]]:
+    helo = settings.relay_helo or settings.smtp_hostname
+    transports: dict[str, Callable[[str], Transport]] = {}
+    if settings.relay_url:
+        smarthost = SmtpTransport(
+            target=parse_relay_url(settings.relay_url),
+            helo_name=helo,
+            timeout=settings.relay_timeout,
+        )
+        transports["relay"] = lambda _recipient: smarthost
+    mx = MxTransport(resolver=DnsResolver(), helo_name=helo, timeout=settings.relay_timeout)
+    transports["mx"] = lambda _recipient: mx
+    return transports
 
 
 @dataclass
@@ -27,16 +57,44 @@ class Runtime:
     settings: Settings
     db: Database
     bus: EventBus
+    router: Router
     ingest: Ingest
     waits: WaitService
+    queue: Queue
+    worker: DeliveryWorker
     smtp: SmtpServer
     janitor: Janitor
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, *, rng: random.Random | None = None) -> Runtime:
         db = Database.from_settings(settings)
         bus = EventBus()
-        ingest = Ingest(db=db, bus=bus, strict=settings.smtp_strict)
+        router = Router(domains=settings.domains, mode=settings.effective_relay_mode)
+        ingest = Ingest(
+            db=db,
+            bus=bus,
+            strict=settings.smtp_strict,
+            router=router,
+            relay_match=RelayMatch(settings.relay_match),
+        )
+        queue = Queue(db=db, lease_seconds=settings.delivery_lease)
+        worker = DeliveryWorker(
+            queue=queue,
+            ingest=ingest,
+            bus=bus,
+            transports=build_transports(settings),
+            policy=RetryPolicy(
+                min_backoff=settings.retry_min_backoff,
+                max_backoff=settings.retry_max_backoff,
+                lifetime=settings.queue_lifetime,
+            ),
+            hostname=settings.smtp_hostname,
+            domain=settings.domains[0],
+            batch=settings.worker_batch,
+            concurrency=settings.worker_concurrency,
+            poll_interval=settings.worker_poll_interval,
+            rng=rng,
+        )
         smtp = SmtpServer(
             handler=IntakeHandler(ingest=ingest, strict=settings.smtp_strict),
             host=settings.host,
@@ -46,20 +104,30 @@ class Runtime:
             max_line_length=settings.smtp_max_line_length,
             timeout=settings.smtp_timeout,
         )
-        waits = WaitService(db=db, bus=bus, max_timeout=settings.wait_max_timeout)
-        janitor = Janitor(db=db, interval=settings.janitor_interval)
         return cls(
             settings=settings,
             db=db,
             bus=bus,
+            router=router,
             ingest=ingest,
-            waits=waits,
+            waits=WaitService(db=db, bus=bus, max_timeout=settings.wait_max_timeout),
+            queue=queue,
+            worker=worker,
             smtp=smtp,
-            janitor=janitor,
+            janitor=Janitor(db=db, interval=settings.janitor_interval),
         )
 
     def mailbox(self, tenant_id: str) -> Mailbox:
         return Mailbox(db=self.db, tenant_id=tenant_id, domains=self.settings.domains)
+
+    def outbox(self, tenant_id: str) -> Outbox:
+        return Outbox(
+            db=self.db,
+            bus=self.bus,
+            tenant_id=tenant_id,
+            router=self.router,
+            domain=self.settings.domains[0],
+        )
 
     async def close(self) -> None:
         await self.db.close()

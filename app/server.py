@@ -59,8 +59,9 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class Services:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, worker: bool = True) -> None:
         self.runtime = runtime
+        self.with_worker = worker
         self.http_port = 0
         self._http: _Uvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -94,9 +95,12 @@ class Services:
             raise RuntimeError("the HTTP server stopped during start-up")
         log.info("http listening on %s:%d", settings.host, self.http_port)
         self._background.append(asyncio.create_task(self.runtime.janitor.run()))
+        if self.with_worker:
+            self._background.append(asyncio.create_task(self.runtime.worker.run()))
 
     async def stop(self) -> None:
         self.runtime.janitor.stop()
+        self.runtime.worker.stop()
         await self.runtime.smtp.stop(grace=SHUTDOWN_GRACE)
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
@@ -118,16 +122,21 @@ def warn_if_exposed(host: str) -> None:
         )
 
 
-async def serve(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await upgrade(settings.effective_database_url)
-    runtime = Runtime.build(settings)
-    services = Services(runtime)
-    warn_if_exposed(settings.host)
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve(settings: Settings, *, worker: bool = True) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.effective_database_url)
+    runtime = Runtime.build(settings)
+    services = Services(runtime, worker=worker)
+    warn_if_exposed(settings.host)
+    stop = _stop_on_signals()
     try:
         await services.start()
         log.info(
@@ -141,4 +150,21 @@ async def serve(settings: Settings) -> None:
         log.info("shutting down")
     finally:
         await services.stop()
+        log.info("stopped")
+
+
+async def run_worker(settings: Settings) -> None:
+    """Only the delivery worker (``mailharness worker``): no listeners."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.effective_database_url)
+    runtime = Runtime.build(settings)
+    stop = _stop_on_signals()
+    task = asyncio.create_task(runtime.worker.run())
+    log.info("mailharness worker ready")
+    try:
+        await stop.wait()
+    finally:
+        runtime.worker.stop()
+        await task
+        await runtime.close()
         log.info("stopped")

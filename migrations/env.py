@@ -5,6 +5,7 @@ from ``MAILHARNESS_DATABASE_URL`` / the default SQLite file."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -12,8 +13,16 @@ from sqlalchemy.engine import Connection
 from app.config import Settings
 from app.store.db import create_engine
 from app.store.models import Base
+from app.store.types import UTCDateTime
 
 target_metadata = Base.metadata
+
+
+def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | bool:
+    """Render our column types as plain SQLAlchemy ones in generated migrations."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -22,6 +31,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -35,7 +35,16 @@ PG_SERVER = os.environ.get(
     "MAILHARNESS_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 T = TypeVar("T")
-TABLES_TO_EMPTY = ["message_raw", "message", "inbox_tag", "inbox"]
+TABLES_TO_EMPTY = [
+    "delivery_event",
+    "delivery",
+    "outbound_raw",
+    "outbound",
+    "message_raw",
+    "message",
+    "inbox_tag",
+    "inbox",
+]
 
 
 def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:

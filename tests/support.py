@@ -61,3 +61,65 @@ def simple_mail(
         f"Message-ID: <{abs(hash((to, subject, body)))}@example.com>\r\n"
         f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     ).encode()
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+
+
+class RemoteHandler:
+    """A scriptable remote MTA: replies queued per RCPT address and for DATA, then 250."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.rcpt_replies: dict[str, list[str]] = {}
+        self.data_replies: list[str] = []
+        self.connections = 0
+        self.arrived = asyncio.Event()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        queue = self.rcpt_replies.get(address)
+        if queue:
+            reply = queue.pop(0) if len(queue) > 1 else queue[0]
+            if not reply.startswith("250"):
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_replies:
+            reply = self.data_replies.pop(0)
+            if not reply.startswith("250"):
+                return reply
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+        )
+        self.arrived.set()
+        return "250 2.0.0 Ok: remote accepted"
+
+
+@dataclass
+class RemoteServer:
+    handler: RemoteHandler
+    server: asyncio.Server
+    port: int
+
+
+async def start_remote(handler: RemoteHandler | None = None) -> RemoteServer:
+    """A real aiosmtpd server on 127.0.0.1, port 0, on the running loop."""
+    from aiosmtpd.smtp import SMTP
+
+    handler = handler or RemoteHandler()
+    loop = asyncio.get_running_loop()
+
+    def factory() -> SMTP:
+        handler.connections += 1
+        return SMTP(handler, hostname="remote.test", enable_SMTPUTF8=True, loop=loop)
+
+    server = await loop.create_server(factory, "127.0.0.1", 0)
+    return RemoteServer(handler=handler, server=server, port=server.sockets[0].getsockname()[1])

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.api import errors
-from app.api.routers import health, inboxes, messages, waits
+from app.api.routers import health, inboxes, messages, outbound, waits
 from app.runtime import Runtime
 
 log = logging.getLogger("app.http")
@@ -70,7 +70,13 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.runtime = runtime
-    for router in (health.router, inboxes.router, messages.router, waits.router):
+    for router in (
+        health.router,
+        inboxes.router,
+        messages.router,
+        waits.router,
+        outbound.router,
+    ):
         app.include_router(router)
     errors.install(app)
     app.add_middleware(AccessLog)

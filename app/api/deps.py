@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from app.config import DEFAULT_TENANT_ID
 from app.runtime import Runtime
 from app.services.mailbox import Mailbox
+from app.services.outbox import Outbox
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -34,3 +35,10 @@ def get_mailbox(runtime: RuntimeDep, tenant_id: TenantDep) -> Mailbox:
 MailboxDep = Annotated[Mailbox, Depends(get_mailbox)]
 LimitQ = Annotated[int, Query(ge=1, le=500, description="Page size (1..500).")]
 CursorQ = Annotated[str | None, Query(description="Opaque cursor from next_cursor.")]
+
+
+def get_outbox(runtime: RuntimeDep, tenant_id: TenantDep) -> Outbox:
+    return runtime.outbox(tenant_id)
+
+
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]

@@ -38,7 +38,23 @@ class MessageReceived:
         return (f"inbox:{self.inbox_id}", f"tenant:{self.tenant_id}")
 
 
-Event = MessageReceived
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdated:
+    tenant_id: str
+    delivery_id: str
+    outbound_id: str
+    inbox_id: str | None
+    state: str
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (f"delivery:{self.delivery_id}", f"tenant:{self.tenant_id}", QUEUE_TOPIC)
+
+
+QUEUE_TOPIC = "queue"
+"""Every delivery change is published here too: the worker's wake-up channel."""
+
+Event = MessageReceived | DeliveryUpdated
 
 
 class Subscription:

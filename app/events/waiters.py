@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.errors import MailArrived, WaitTimeout
-from app.events.bus import EventBus
+from app.events.bus import EventBus, MessageReceived
 from app.store.db import Database
 from app.store.models import Message
 from app.store.repositories.messages import MessageRepository
@@ -143,7 +143,13 @@ class WaitService:
                 if rescan:
                     await self._rescan(scan, tenant_id, inbox_id, since, flt)
                 else:
-                    await self._fetch(scan, tenant_id, [e.seq for e in events], since, flt)
+                    await self._fetch(
+                        scan,
+                        tenant_id,
+                        [e.seq for e in events if isinstance(e, MessageReceived)],
+                        since,
+                        flt,
+                    )
         return sorted(scan.matches, key=lambda m: m.seq)[:count]
 
     async def quiet(
@@ -177,7 +183,13 @@ class WaitService:
                 else:
                     # Any message committed during the window counts, whatever its seq.
                     window = Since(seq=0, time=since.time)
-                    await self._fetch(scan, tenant_id, [e.seq for e in events], window, flt)
+                    await self._fetch(
+                        scan,
+                        tenant_id,
+                        [e.seq for e in events if isinstance(e, MessageReceived)],
+                        window,
+                        flt,
+                    )
                 _raise_if_any(scan)
 
     async def _rescan(

@@ -152,15 +152,20 @@ def _trim_url(url: str) -> str:
     """Strip trailing punctuation that belongs to the sentence, not the URL.
 
     A closing bracket is kept when the URL contains the matching opening one
-    (e.g. https://en.wikipedia.org/wiki/Foo_(bar)).
+    (e.g. https://en.wikipedia.org/wiki/Foo_(bar)). Linear: bracket counts are
+    taken once and updated as characters are dropped.
     """
-    while url and url[-1] in _TRAILING_PUNCT:
-        last = url[-1]
+    counts = {char: url.count(char) for char in "()[]{}"}
+    end = len(url)
+    while end and url[end - 1] in _TRAILING_PUNCT:
+        last = url[end - 1]
         opener = _CLOSERS.get(last)
-        if opener is not None and url.count(opener) >= url.count(last):
-            break
-        url = url[:-1]
-    return url
+        if opener is not None:
+            if counts[opener] >= counts[last]:
+                break
+            counts[last] -= 1
+        end -= 1
+    return url[:end]
 
 
 def _text_urls(text: str) -> list[str]:

@@ -22,6 +22,7 @@ is anything other than text/plain or text/html. Encapsulated messages
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,10 +48,16 @@ __all__ = [
 MAX_ATTACHMENTS = 1000
 MAX_HEADERS = 10000
 MAX_DEPTH = 50
+# The stdlib header parsers are quadratic in the length of a value: longer values
+# are kept as raw text, and once this much header text has been decoded the
+# remaining headers are kept raw too (a hostile message cannot stall ingest).
+MAX_HEADER_DECODE = 32 * 1024
+MAX_HEADERS_DECODE_TOTAL = 1024 * 1024
 FORWARDED_FILENAME = "forwarded.eml"
 
 # Re-serialisation of encapsulated messages: CRLF, header text kept as parsed.
 _SERIALISE_POLICY = policy.default.clone(linesep="\r\n", refold_source="none")
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _ENCAPSULATED_TYPES = frozenset({"message/rfc822", "message/global"})
 _STRUCTURE_DEFECTS: tuple[tuple[type[email_errors.MessageDefect], str], ...] = (
@@ -145,12 +152,13 @@ class _Walk:
 
 def _has_surrogates(value: str) -> bool:
     """True if value holds surrogate-escaped raw bytes from the parser."""
-    return any("\udc80" <= char <= "\udcff" for char in value)
+    return _SURROGATE_RE.search(value) is not None
 
 
 def _clean_raw(value: str) -> str:
-    """Unfold a raw header value and decode raw 8-bit bytes (UTF-8, else Latin-1)."""
-    unfolded = value.replace("\r", "").replace("\n", "")
+    """Unfold a raw header value, drop its leading whitespace (left when the value
+    is folded right after the colon) and decode raw 8-bit bytes (UTF-8, else Latin-1)."""
+    unfolded = value.replace("\r", "").replace("\n", "").lstrip(" \t")
     if not _has_surrogates(unfolded):
         return unfolded
     data = unfolded.encode("utf-8", "surrogateescape")
@@ -160,9 +168,24 @@ def _clean_raw(value: str) -> str:
         return data.decode("latin-1")
 
 
+def _sanitize(value: str) -> str:
+    """Replace surrogate-escaped bytes (undecodable in their declared charset) by U+FFFD."""
+    if not _has_surrogates(value):
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _decodable(name: str, raw: str) -> str:
+    """The cleaned raw value; raises ValueError when it is too long to decode."""
+    value = _clean_raw(raw)
+    if len(value) > MAX_HEADER_DECODE:
+        raise ValueError(f"the {name} header is longer than {MAX_HEADER_DECODE} characters")
+    return value
+
+
 def _decode_unstructured(name: str, raw: str) -> str:
-    """Return the unfolded, RFC 2047-decoded text of a raw header value."""
-    return str(_PlainHeader(name, _clean_raw(raw)))
+    """Return the unfolded, RFC 2047-decoded text of a raw header value (may raise)."""
+    return str(_PlainHeader(name, _decodable(name, raw)))
 
 
 def _raw_items(msg: EmailMessage) -> Iterable[tuple[str, Any]]:
@@ -182,10 +205,18 @@ def _first_raw(msg: EmailMessage, name: str) -> str | None:
 def _collect_headers(msg: EmailMessage, errors: _Errors) -> list[Header]:
     """Decode the top-level headers in order, capped at MAX_HEADERS."""
     headers: list[Header] = []
+    budget = MAX_HEADERS_DECODE_TOTAL
     for name, raw in _raw_items(msg):
         if len(headers) >= MAX_HEADERS:
             errors.add(f"more than {MAX_HEADERS} headers; the rest were dropped")
             break
+        budget -= len(str(raw))
+        if budget < 0:
+            errors.add(
+                f"more than {MAX_HEADERS_DECODE_TOTAL} characters of headers; the rest were not decoded"
+            )
+            headers.append(Header(name=name, value=_clean_raw(str(raw))))
+            continue
         try:
             value = _decode_unstructured(name, str(raw))
         except Exception:  # the email package raises many exception types
@@ -197,7 +228,7 @@ def _collect_headers(msg: EmailMessage, errors: _Errors) -> list[Header]:
 
 def _structured(name: str, raw: str) -> Any:
     """Parse raw with the policy's header class for name (may raise)."""
-    return policy.default.header_factory(name, _clean_raw(raw))
+    return policy.default.header_factory(name, _decodable(name, raw))
 
 
 def _has_defects(header: object) -> bool:
@@ -218,7 +249,7 @@ def _parse_addresses(msg: EmailMessage, name: str, errors: _Errors) -> list[Addr
     if not isinstance(header, AddressHeader):
         return []
     addresses = [
-        Address(name=item.display_name or None, address=item.addr_spec)
+        Address(name=_sanitize(item.display_name) or None, address=_sanitize(item.addr_spec))
         for item in header.addresses
         if item.addr_spec and item.addr_spec != "<>"
     ]

@@ -8,6 +8,11 @@ TABLES
                   arrival order, ``details`` the parsed fields computed at ingest.
     message_raw   the raw bytes exactly as received, apart from the summary row,
                   written in the same transaction.
+    outbound      a message handed to the delivery queue (sent, relayed, released);
+    outbound_raw  its bytes, apart.
+    delivery      one recipient of an outbound message: state, attempts, next
+                  attempt, last remote reply, and the worker lease.
+    delivery_event the append-only timeline of a delivery.
 """
 
 from __future__ import annotations
@@ -45,7 +50,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON(none_as_null=True),
+        list[Any]: JSON(none_as_null=True),
+    }
 
 
 class Tenant(Base):
@@ -110,3 +119,75 @@ class MessageRaw(Base):
         SeqType, ForeignKey("message.seq", ondelete="CASCADE"), primary_key=True
     )
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Outbound(Base):
+    """A message handed to the delivery queue: sent through the API, relayed from
+    SMTP intake by a relay rule, or released from a stored message."""
+
+    __tablename__ = "outbound"
+    __table_args__ = (Index("ix_outbound_inbox_created", "inbox_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    inbox_id: Mapped[str | None] = mapped_column(ForeignKey("inbox.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16))  # api | relay | release | dsn
+    source_message_id: Mapped[str | None] = mapped_column(String(36))
+    message_id_header: Mapped[str | None] = mapped_column(Text)
+    mail_from: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    recipients: Mapped[list[Any]]
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class OutboundRaw(Base):
+    __tablename__ = "outbound_raw"
+
+    outbound_id: Mapped[str] = mapped_column(
+        ForeignKey("outbound.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Delivery(Base):
+    """One recipient of one outbound message: the unit the queue schedules."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        Index("ix_delivery_due", "state", "next_attempt_at"),
+        Index("ix_delivery_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    outbound_id: Mapped[str] = mapped_column(
+        ForeignKey("outbound.id", ondelete="CASCADE"), index=True
+    )
+    recipient: Mapped[str] = mapped_column(String(320), index=True)
+    route: Mapped[str] = mapped_column(String(16))  # local | relay | mx | held
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_response: Mapped[dict[str, Any] | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    dsn_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeliveryEvent(Base):
+    """Append-only timeline of a delivery: queued, attempt, deferred, delivered, ..."""
+
+    __tablename__ = "delivery_event"
+    __table_args__ = (Index("ix_delivery_event_delivery_seq", "delivery_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("delivery.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(16))
+    code: Mapped[int | None] = mapped_column(Integer)
+    enhanced: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    remote: Mapped[str | None] = mapped_column(String(300))
