@@ -22,7 +22,8 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck postgres pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/ruff check app tests migrations $(wildcard bench)
+	$(BIN)/ruff format --check app tests migrations $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -29,7 +29,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -303,19 +303,35 @@ def build_message(
         tenant_id=inbox.tenant_id,
         inbox_id=inbox.id,
         submission_id=submission_id,
-        message_id_header=parsed.message_id,
-        subject=parsed.subject,
-        from_name=parsed.from_.name if parsed.from_ else None,
-        from_address=parsed.from_.address if parsed.from_ else None,
-        to=[_addr_json(a) for a in parsed.to],
+        message_id_header=db_safe(parsed.message_id),
+        subject=db_safe(parsed.subject),
+        from_name=db_safe(parsed.from_.name if parsed.from_ else None),
+        from_address=db_safe(parsed.from_.address if parsed.from_ else None),
+        to=db_safe([_addr_json(a) for a in parsed.to]),
         received_at=utcnow(),
         seen=False,
         size=len(raw),
         has_attachments=any(a.disposition == "attachment" for a in parsed.attachments),
-        parse_error=parsed.parse_error,
-        search_text=search_text(parsed, envelope),
-        details=details,
+        parse_error=db_safe(parsed.parse_error),
+        search_text=db_safe(search_text(parsed, envelope)),
+        details=db_safe(details),
     )
+
+
+T = TypeVar("T")
+
+
+def db_safe(value: T) -> T:
+    """Text the store can hold: NUL (which Postgres text refuses) becomes U+FFFD.
+
+    Only the parsed copy is touched; the raw bytes are stored exactly."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [db_safe(v) for v in value]  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {k: db_safe(v) for k, v in value.items()}  # type: ignore[return-value]
+    return value
 
 
 def search_text(parsed: ParsedMessage, envelope: Envelope) -> str:

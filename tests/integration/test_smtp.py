@@ -227,3 +227,19 @@ async def test_shutdown_finishes_an_in_flight_transaction(db_url: str, tmp_path:
         assert [m.to[0].address for m in page.items] == ["late@mailharness.test"]
     finally:
         await runtime.close()
+
+
+async def test_nul_bytes_and_broken_encodings_are_stored_on_every_store(harness: Harness) -> None:
+    inbox = await harness.create_inbox()
+    raw = (
+        b"From: =?utf-8?B?/w==?= <odd@example.com>\r\nTo: " + inbox["address"].encode() + b"\r\n"
+        b"Subject: nul\x00inside =?x-unknown?Q?abc?=\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"body with \x00 a NUL and \xff\xfe invalid utf-8\r\n"
+    )
+    reply = await harness.send("odd@example.com", [inbox["address"]], raw)
+    assert reply.code == 250
+    msg = (await harness.http.get(f"/api/v1/inboxes/{inbox['id']}/wait")).json()["items"][0]
+    assert "\x00" not in (msg["subject"] or "") and "\x00" not in (msg["text"] or "")
+    assert "inside" in msg["subject"]
+    assert (await harness.http.get(f"/api/v1/messages/{msg['id']}/raw")).content == raw
