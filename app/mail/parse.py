@@ -21,6 +21,7 @@ is anything other than text/plain or text/html. Encapsulated messages
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ from email.generator import BytesGenerator
 from email.headerregistry import AddressHeader, BaseHeader, DateHeader, UnstructuredHeader
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from typing import Any
 
 from app.mail.extract import find_codes, find_links
@@ -475,9 +477,34 @@ def _walk_message(msg: EmailMessage, errors: _Errors) -> _Walk:
     return walk
 
 
+class _MemoPolicy(EmailPolicy):
+    """``policy.default`` with parsed header objects memoised by (name, value).
+
+    The stdlib re-parses a header on every access (``get_content_type`` alone
+    runs ~18 times per multipart message, inside the parser too), and that
+    parsing is most of the cost of ingest. Header objects are immutable
+    ``str`` subclasses, so sharing them between accesses and messages is safe;
+    only short values are cached, so memory stays bounded.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if len(value) > _MEMO_MAX_VALUE:
+            return super().header_fetch_parse(name, value)
+        return _memo_fetch(name, value)
+
+
+_MEMO_MAX_VALUE = 1024
+_MEMO_POLICY = _MemoPolicy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _memo_fetch(name: str, value: str) -> Any:
+    return EmailPolicy.header_fetch_parse(_MEMO_POLICY, name, value)
+
+
 def _parse_bytes(raw: bytes) -> EmailMessage:
-    """Parse raw bytes with policy.default (may raise on pathological input)."""
-    return BytesParser(policy=policy.default).parsebytes(raw)
+    """Parse raw bytes with policy.default semantics (may raise on pathological input)."""
+    return BytesParser(policy=_MEMO_POLICY).parsebytes(raw)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------
