@@ -28,10 +28,12 @@ from app.delivery.transport import (
 from app.delivery.worker import DeliveryWorker
 from app.events.bus import EventBus
 from app.events.waiters import WaitService
+from app.faults import FaultEngine
 from app.ingest import Ingest
 from app.janitor import Janitor
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
+from app.services.rules import Rules
 from app.smtp.handler import IntakeHandler
 from app.smtp.server import SmtpServer
 from app.store.db import Database
@@ -64,11 +66,13 @@ class Runtime:
     worker: DeliveryWorker
     smtp: SmtpServer
     janitor: Janitor
+    faults: FaultEngine
 
     @classmethod
     def build(cls, settings: Settings, *, rng: random.Random | None = None) -> Runtime:
         db = Database.from_settings(settings)
         bus = EventBus()
+        faults = FaultEngine(db=db)
         router = Router(domains=settings.domains, mode=settings.effective_relay_mode)
         ingest = Ingest(
             db=db,
@@ -94,9 +98,10 @@ class Runtime:
             concurrency=settings.worker_concurrency,
             poll_interval=settings.worker_poll_interval,
             rng=rng,
+            faults=faults,
         )
         smtp = SmtpServer(
-            handler=IntakeHandler(ingest=ingest, strict=settings.smtp_strict),
+            handler=IntakeHandler(ingest=ingest, strict=settings.smtp_strict, faults=faults),
             host=settings.host,
             port=settings.smtp_port,
             hostname=settings.smtp_hostname,
@@ -115,6 +120,7 @@ class Runtime:
             worker=worker,
             smtp=smtp,
             janitor=Janitor(db=db, interval=settings.janitor_interval),
+            faults=faults,
         )
 
     def mailbox(self, tenant_id: str) -> Mailbox:
@@ -128,6 +134,9 @@ class Runtime:
             router=self.router,
             domain=self.settings.domains[0],
         )
+
+    def rules(self, tenant_id: str) -> Rules:
+        return Rules(db=self.db, engine=self.faults, tenant_id=tenant_id)
 
     async def close(self) -> None:
         await self.db.close()

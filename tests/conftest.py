@@ -36,6 +36,7 @@ PG_SERVER = os.environ.get(
 )
 T = TypeVar("T")
 TABLES_TO_EMPTY = [
+    "fault_rule",
     "delivery_event",
     "delivery",
     "outbound_raw",

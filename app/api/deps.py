@@ -10,6 +10,7 @@ from app.config import DEFAULT_TENANT_ID
 from app.runtime import Runtime
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
+from app.services.rules import Rules
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -42,3 +43,10 @@ def get_outbox(runtime: RuntimeDep, tenant_id: TenantDep) -> Outbox:
 
 
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+
+
+def get_rules(runtime: RuntimeDep, tenant_id: TenantDep) -> Rules:
+    return runtime.rules(tenant_id)
+
+
+RulesDep = Annotated[Rules, Depends(get_rules)]

@@ -9,6 +9,8 @@ SUMMARY
     due it sleeps until the next due time, a queue event on the bus (new or
     changed deliveries), or ``worker_poll_interval``, whichever comes first.
 
+    Fault rules apply to local delivery too (rcpt and data stages): their
+    reply becomes the attempt's reply, so greylisting can be tested end to end.
     Local recipients (harness domains) go through the ingest funnel inside the
     same transaction that records their delivery, so a crash can neither lose
     nor duplicate them. A bounce or expiry puts an RFC 3464 delivery-status
@@ -40,6 +42,7 @@ from app.delivery.retry import RetryPolicy, decide
 from app.delivery.transport import OutboundMail, Transport
 from app.errors import NotFound
 from app.events.bus import QUEUE_TOPIC, EventBus
+from app.faults import FaultEngine, inbox_ids_for
 from app.ingest import Envelope, Ingest, publish_deliveries
 from app.mail import ParsedMessage
 from app.mail.dsn import DsnRecipient, build_dsn
@@ -73,6 +76,7 @@ class DeliveryWorker:
         concurrency: int = 20,
         poll_interval: float = 5.0,
         rng: random.Random | None = None,
+        faults: FaultEngine | None = None,
     ) -> None:
         self.queue = queue
         self.ingest = ingest
@@ -85,6 +89,7 @@ class DeliveryWorker:
         self.batch = batch
         self.poll_interval = poll_interval
         self.rng = rng or random.Random()
+        self.faults = faults
         self.owner = f"{hostname}:{uuid.uuid4().hex[:12]}"
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
@@ -166,8 +171,15 @@ class DeliveryWorker:
         async with self.db.read() as session:
             outbound, raw = await Queue.load(session, deliveries[0].outbound_id)
         parsed = await self.ingest.parse(raw)
+        faulted = {
+            d.recipient: reply
+            for d in deliveries
+            if (reply := await self._local_fault(outbound.mail_from, d.recipient)) is not None
+        }
         try:
-            stored, updated, notices = await self._store_local(outbound, raw, parsed, deliveries)
+            stored, updated, notices = await self._store_local(
+                outbound, raw, parsed, deliveries, faulted
+            )
         except _LeaseLost as lost:
             log.warning(
                 "lost the lease on %d local deliveries; another worker has them", lost.count
@@ -176,14 +188,48 @@ class DeliveryWorker:
         self.ingest.publish(stored)
         self._announce(outbound, updated, notices)
 
+    async def _local_fault(self, sender: str, recipient: str) -> Reply | None:
+        """What fault rules say about delivering to a local recipient (rcpt, then data)."""
+        if self.faults is None:
+            return None
+        for stage in ("rcpt", "data"):
+            if not await self.faults.has_rules(stage):
+                continue
+            inbox_ids: list[str] = []
+            if await self.faults.wants_inbox_ids(stage):
+                inbox_ids = await inbox_ids_for(self.db, [recipient])
+            fault = await self.faults.check(
+                stage=stage,
+                sender=sender,
+                recipients=[recipient],
+                inbox_ids=inbox_ids,
+            )
+            if fault is None:
+                continue
+            if fault.delay:
+                await asyncio.sleep(fault.delay)  # a slow local mailbox, on purpose
+            if fault.disconnect:
+                return Reply.no_reply("connection dropped (fault rule)", LOCAL_REMOTE)
+            if not fault.proceeds:
+                return Reply(fault.code, fault.enhanced, fault.text, LOCAL_REMOTE)
+        return None
+
     async def _store_local(
-        self, outbound: Outbound, raw: bytes, parsed: ParsedMessage, deliveries: list[Delivery]
+        self,
+        outbound: Outbound,
+        raw: bytes,
+        parsed: ParsedMessage,
+        deliveries: list[Delivery],
+        faulted: dict[str, Reply],
     ) -> tuple[list[Message], list[Delivery], list[Message]]:
         """Store into the recipients' inboxes and record the deliveries in ONE transaction."""
         async with self.db.write() as session:
             stored: list[Message] = []
             replies: dict[str, Reply] = {}
             for d in deliveries:
+                if d.recipient in faulted:
+                    replies[d.recipient] = faulted[d.recipient]
+                    continue
                 envelope = Envelope(
                     mail_from=outbound.mail_from, rcpt_to=[d.recipient], helo=self.hostname
                 )

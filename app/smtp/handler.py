@@ -3,6 +3,8 @@
 SUMMARY
     MAIL checks the reverse-path syntax (``<>`` allowed). RCPT checks the
     address and, with ``smtp_strict``, that an inbox exists (550 5.1.1).
+    Fault rules (``app.faults``) are consulted at connect, MAIL, RCPT and DATA
+    and may delay, replace the reply, or drop the connection.
     DATA hands the raw bytes to ``Ingest.accept`` and answers
     ``250 2.0.0 Ok: queued as <submission_id>`` only after the commit; a store
     failure answers ``451 4.3.0`` so the client retries. One log line per
@@ -14,12 +16,15 @@ CONFIGURATION PARAMETERS
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from app.addresses import valid_address
 from app.errors import NotFound, StoreUnavailable
+from app.faults import FaultEngine, Stage, inbox_ids_for
 from app.ingest import Envelope, Ingest
 
 log = logging.getLogger(__name__)
@@ -34,9 +39,53 @@ def _peer_host(peer: Any) -> str | None:
 class IntakeHandler:
     """The handler object aiosmtpd calls; thin by design."""
 
-    def __init__(self, *, ingest: Ingest, strict: bool) -> None:
+    def __init__(self, *, ingest: Ingest, strict: bool, faults: FaultEngine | None = None) -> None:
         self.ingest = ingest
         self.strict = strict
+        self.faults = faults
+
+    async def _fault(
+        self,
+        server: Any,
+        stage: Stage,
+        *,
+        sender: str | None = None,
+        recipients: Sequence[str] = (),
+    ) -> str | None:
+        """The reply a fault rule imposes at this stage, or None to carry on."""
+        if self.faults is None or not await self.faults.has_rules(stage):
+            return None
+        inbox_ids: list[str] = []
+        if recipients and await self.faults.wants_inbox_ids(stage):
+            inbox_ids = await inbox_ids_for(self.faults.db, recipients)
+        fault = await self.faults.check(
+            stage=stage, sender=sender, recipients=recipients, inbox_ids=inbox_ids
+        )
+        if fault is None:
+            return None
+        if fault.delay:
+            await asyncio.sleep(fault.delay)  # the rule asks for a slow server
+        peer = _peer_host(server.session.peer) if server.session else None
+        if fault.disconnect:
+            log.info(
+                "smtp fault client=%s stage=%s rule=%s action=disconnect",
+                peer,
+                stage,
+                fault.rule_id,
+            )
+            if server.transport is not None:
+                server.transport.close()
+            return "421 4.4.2 Connection dropped (fault rule)"
+        if fault.proceeds:
+            return None
+        log.info(
+            "smtp fault client=%s stage=%s rule=%s code=%s", peer, stage, fault.rule_id, fault.code
+        )
+        return fault.smtp_reply()
+
+    async def connect_fault(self, server: Any) -> str | None:
+        """Called by the server before the greeting; a reply here replaces it."""
+        return await self._fault(server, "connect")
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -53,6 +102,9 @@ class IntakeHandler:
         if address != "<>" and not valid_address(address):
             log.info("smtp rejected client=%s stage=mail code=553", _peer_host(session.peer))
             return "553 5.1.7 Bad sender address syntax"
+        faulted = await self._fault(server, "mail", sender=_sender(address))
+        if faulted is not None:
+            return faulted
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Ok"
@@ -72,6 +124,11 @@ class IntakeHandler:
             if not known:
                 log.info("smtp rejected client=%s stage=rcpt code=550", _peer_host(session.peer))
                 return f"550 5.1.1 <{address}>: Recipient address rejected: no such inbox"
+        faulted = await self._fault(
+            server, "rcpt", sender=_sender(envelope.mail_from), recipients=[address]
+        )
+        if faulted is not None:
+            return faulted
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
@@ -86,6 +143,11 @@ class IntakeHandler:
             tls=session.ssl is not None,
             authenticated=_auth_user(session),
         )
+        faulted = await self._fault(
+            server, "data", sender=env.mail_from, recipients=list(env.rcpt_to)
+        )
+        if faulted is not None:
+            return faulted  # nothing is stored for a faulted transaction
         try:
             result = await self.ingest.accept(raw=raw, envelope=env)
         except StoreUnavailable:
@@ -109,6 +171,10 @@ class IntakeHandler:
             (time.perf_counter() - started) * 1000,
         )
         return f"250 2.0.0 Ok: queued as {result.submission_id}"
+
+
+def _sender(mail_from: str | None) -> str:
+    return "" if mail_from in (None, "<>") else str(mail_from)
 
 
 def _auth_user(session: Any) -> str | None:

@@ -50,6 +50,7 @@ class HarnessSMTP(SMTP):
         # aiosmtpd sizes its StreamReader from this attribute inside __init__.
         self.line_length_limit = line_length
         self._tracker = tracker
+        self._greeted = False
         super().__init__(handler, **kw)
 
     @property
@@ -67,6 +68,16 @@ class HarnessSMTP(SMTP):
 
     async def push(self, status: AnyStr) -> None:
         raw = status.encode("utf-8") if isinstance(status, str) else bytes(status)
+        if not self._greeted:
+            self._greeted = True
+            hook = getattr(self.event_handler, "connect_fault", None)
+            reply = await hook(self) if hook is not None else None
+            if reply is not None:
+                # A connect-stage fault replaces the greeting and ends the session.
+                if self.transport is not None and not self.transport.is_closing():
+                    await super().push(reply)
+                    self.transport.close()
+                return
         await super().push(_REWRITES.get(raw, raw))
         if self._tracker.closing and not self.in_transaction:
             self.close_for_shutdown()

@@ -13,6 +13,7 @@ TABLES
     delivery      one recipient of an outbound message: state, attempts, next
                   attempt, last remote reply, and the worker lease.
     delivery_event the append-only timeline of a delivery.
+    fault_rule    deterministic faults injected at SMTP intake and local delivery.
 """
 
 from __future__ import annotations
@@ -191,3 +192,30 @@ class DeliveryEvent(Base):
     enhanced: Mapped[str | None] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text)
     remote: Mapped[str | None] = mapped_column(String(300))
+
+
+class FaultRule(Base):
+    """A deterministic fault: at a stage, for matching mail, answer this (or hang up)."""
+
+    __tablename__ = "fault_rule"
+    __table_args__ = (Index("ix_fault_rule_tenant_created", "tenant_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    inbox_id: Mapped[str | None] = mapped_column(
+        ForeignKey("inbox.id", ondelete="CASCADE"), index=True
+    )
+    match_recipient: Mapped[str | None] = mapped_column(String(320))
+    match_sender: Mapped[str | None] = mapped_column(String(320))
+    stage: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))  # reply | disconnect
+    reply_code: Mapped[int | None] = mapped_column(Integer)
+    reply_enhanced: Mapped[str | None] = mapped_column(String(16))
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    delay_ms: Mapped[int] = mapped_column(Integer, default=0)
+    times: Mapped[int | None] = mapped_column(Integer)
+    probability: Mapped[float | None]
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    evaluations: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
