@@ -50,6 +50,52 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(
         default=300.0, gt=0, description="Idle seconds before a session is closed."
     )
+    smtp_starttls: bool | None = Field(
+        default=None,
+        description="Offer STARTTLS on smtp_port. Default: on when smtp_tls_cert is set or "
+        "smtp_require_tls, else off, because clients that upgrade whenever STARTTLS is offered "
+        "(aiosmtplib, Nodemailer, ... by default) then reject a self-signed certificate.",
+    )
+    smtp_tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) for STARTTLS and smtps_port. Unset: a self-signed "
+        "certificate for smtp_hostname is generated in <data_dir>/tls/ and reused.",
+    )
+    smtp_tls_key: Path | None = Field(
+        default=None,
+        description="PEM private key for smtp_tls_cert (unset: the key is in the cert file).",
+    )
+    smtps_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of an implicit-TLS listener (SMTPS, RFC 8314); unset: none.",
+    )
+    smtp_require_tls: bool = Field(
+        default=False,
+        description="On smtp_port, answer every command but EHLO, NOOP, STARTTLS and QUIT with "
+        "530 5.7.0 until STARTTLS (RFC 3207 4). Turns STARTTLS on.",
+    )
+    smtp_auth_allow_plaintext: bool = Field(
+        default=False,
+        description="Offer and accept AUTH without TLS (otherwise 538 5.7.11, RFC 4954 4).",
+    )
+    smtp_max_recipients: int = Field(
+        default=100,
+        ge=1,
+        description="RCPTs per message; more get 452 4.5.3 (RFC 5321 4.5.3.1.8 and 4.5.3.1.10).",
+    )
+    smtp_max_connections: int = Field(
+        default=200,
+        ge=1,
+        description="Concurrent SMTP sessions (both listeners); more get 421 4.7.0 and are closed.",
+    )
+    smtp_max_connections_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Connections one client IP may open per sliding minute (0: no limit); "
+        "more get 421 4.7.0 and are closed.",
+    )
     wait_default_timeout: float = Field(default=30.0, gt=0)
     wait_max_timeout: float = Field(default=300.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
@@ -140,6 +186,20 @@ class Settings(BaseSettings):
         if self.retry_min_backoff > self.retry_max_backoff:
             raise ValueError("retry_min_backoff must not exceed retry_max_backoff")
         return self
+
+    @model_validator(mode="after")
+    def _smtp_tls_consistent(self) -> Settings:
+        if self.smtp_tls_key is not None and self.smtp_tls_cert is None:
+            raise ValueError("smtp_tls_key needs smtp_tls_cert")
+        if self.smtp_require_tls and self.smtp_starttls is False:
+            raise ValueError("smtp_require_tls needs smtp_starttls")
+        return self
+
+    @property
+    def effective_smtp_starttls(self) -> bool:
+        if self.smtp_starttls is not None:
+            return self.smtp_starttls
+        return self.smtp_tls_cert is not None or self.smtp_require_tls
 
     @property
     def is_sqlite(self) -> bool:

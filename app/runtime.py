@@ -10,6 +10,7 @@ SUMMARY
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from app.delivery.transport import (
 )
 from app.delivery.worker import DeliveryWorker
 from app.events.bus import EventBus
+from app.events.pg_bridge import PgBridge
 from app.events.waiters import WaitService
 from app.faults import FaultEngine
 from app.ingest import Ingest
@@ -34,8 +36,9 @@ from app.janitor import Janitor
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
 from app.services.rules import Rules
-from app.smtp.handler import IntakeHandler
+from app.smtp.handler import Authenticator, IntakeHandler
 from app.smtp.server import SmtpServer
+from app.smtp.tls import server_context
 from app.store.db import Database
 
 
@@ -67,6 +70,7 @@ class Runtime:
     smtp: SmtpServer
     janitor: Janitor
     faults: FaultEngine
+    bridge: PgBridge | None
 
     @classmethod
     def build(cls, settings: Settings, *, rng: random.Random | None = None) -> Runtime:
@@ -101,13 +105,28 @@ class Runtime:
             faults=faults,
         )
         smtp = SmtpServer(
-            handler=IntakeHandler(ingest=ingest, strict=settings.smtp_strict, faults=faults),
+            handler=IntakeHandler(
+                ingest=ingest,
+                strict=settings.smtp_strict,
+                faults=faults,
+                max_recipients=settings.smtp_max_recipients,
+            ),
             host=settings.host,
             port=settings.smtp_port,
             hostname=settings.smtp_hostname,
             max_message_size=settings.smtp_max_message_size,
             max_line_length=settings.smtp_max_line_length,
             timeout=settings.smtp_timeout,
+            # Made (and the certificate maybe generated) when the listener starts.
+            tls=functools.partial(server_context, settings),
+            starttls=settings.effective_smtp_starttls,
+            smtps_port=settings.smtps_port,
+            require_tls=settings.smtp_require_tls,
+            auth_allow_plaintext=settings.smtp_auth_allow_plaintext,
+            # The seam for real credentials: Authenticator(verify=...); default accepts all.
+            authenticator=Authenticator(),
+            max_connections=settings.smtp_max_connections,
+            max_connections_per_minute=settings.smtp_max_connections_per_minute,
         )
         return cls(
             settings=settings,
@@ -121,6 +140,9 @@ class Runtime:
             smtp=smtp,
             janitor=Janitor(db=db, interval=settings.janitor_interval),
             faults=faults,
+            bridge=None
+            if settings.is_sqlite
+            else PgBridge(url=settings.effective_database_url, bus=bus),
         )
 
     def mailbox(self, tenant_id: str) -> Mailbox:
@@ -138,5 +160,12 @@ class Runtime:
     def rules(self, tenant_id: str) -> Rules:
         return Rules(db=self.db, engine=self.faults, tenant_id=tenant_id)
 
+    async def start_bridge(self) -> None:
+        """Join the other processes on this Postgres (no-op on SQLite)."""
+        if self.bridge is not None:
+            await self.bridge.start()
+
     async def close(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop()
         await self.db.close()

@@ -74,11 +74,20 @@ class Services:
     def smtp_port(self) -> int:
         return self.runtime.smtp.port
 
+    @property
+    def smtps_port(self) -> int | None:
+        """The implicit-TLS port once started (None when that listener is off)."""
+        return self.runtime.smtp.smtps_port
+
     async def start(
-        self, *, http_sock: socket.socket | None = None, smtp_sock: socket.socket | None = None
+        self,
+        *,
+        http_sock: socket.socket | None = None,
+        smtp_sock: socket.socket | None = None,
+        smtps_sock: socket.socket | None = None,
     ) -> None:
         settings = self.runtime.settings
-        await self.runtime.smtp.start(sock=smtp_sock)
+        await self.runtime.smtp.start(sock=smtp_sock, smtps_sock=smtps_sock)
         http_sock = http_sock or bind(settings.host, settings.http_port)
         self.http_port = http_sock.getsockname()[1]
         config = uvicorn.Config(
@@ -97,6 +106,7 @@ class Services:
             await self._http_task
             raise RuntimeError("the HTTP server stopped during start-up")
         log.info("http listening on %s:%d", settings.host, self.http_port)
+        await self.runtime.start_bridge()
         self._background.append(asyncio.create_task(self.runtime.janitor.run()))
         if self.with_worker:
             self._background.append(asyncio.create_task(self.runtime.worker.run()))
@@ -162,6 +172,7 @@ async def run_worker(settings: Settings) -> None:
     await upgrade(settings.effective_database_url)
     runtime = Runtime.build(settings)
     stop = _stop_on_signals()
+    await runtime.start_bridge()
     task = asyncio.create_task(runtime.worker.run())
     log.info("mailharness worker ready")
     try:

@@ -3,8 +3,10 @@
 SUMMARY
     ``publish(event)`` never blocks and never awaits: it appends the event to
     each matching subscription's bounded buffer and sets its wake-up flag. A
-    subscription whose buffer is full loses the oldest events and is marked
-    ``overflowed`` (a slow consumer never slows ingest).
+    subscription whose buffer is full loses the oldest events and is told to
+    re-read the store (a slow consumer never slows ingest). With several
+    processes on one Postgres, ``forward_to`` hands each event to the
+    LISTEN/NOTIFY bridge, which delivers other processes' events locally.
 
     Waiters follow one discipline: subscribe first, then query the store, then
     ``await sub.wait(timeout)``; ``wait`` clears the flag before returning, so
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 DEFAULT_BUFFER = 1000
@@ -105,6 +107,11 @@ class EventBus:
         self._by_topic: dict[str, set[Subscription]] = collections.defaultdict(set)
         self._changed = asyncio.Condition()
         self._watchers = 0
+        self._forward: Callable[[Event], None] | None = None
+
+    def forward_to(self, forward: Callable[[Event], None] | None) -> None:
+        """Also hand every locally published event to ``forward`` (the Postgres bridge)."""
+        self._forward = forward
 
     @contextlib.contextmanager
     def subscribe(self, *topics: str) -> Iterator[Subscription]:
@@ -145,6 +152,13 @@ class EventBus:
             self._watchers -= 1
 
     def publish(self, event: Event) -> None:
+        """Fan out to this process's subscribers, and to other processes if bridged."""
+        self.deliver_local(event)
+        if self._forward is not None:
+            self._forward(event)
+
+    def deliver_local(self, event: Event) -> None:
+        """Fan out to this process's subscribers only (events from the bridge)."""
         delivered: set[int] = set()
         for topic in event.topics:
             for sub in self._by_topic.get(topic, ()):

@@ -10,8 +10,17 @@ SUMMARY
     failure answers ``451 4.3.0`` so the client retries. One log line per
     accepted or rejected transaction; never a body in the logs.
 
+    More than ``max_recipients`` RCPTs in one transaction get
+    ``452 4.5.3 Too many recipients`` (RFC 5321 4.5.3.1.8 / 4.5.3.1.10: 452,
+    not 552; the client sends the rest in another transaction).
+
+    ``Authenticator`` is aiosmtpd's ``authenticator`` callable for AUTH PLAIN
+    and LOGIN. Its ``verify(username, password, mechanism)`` seam decides;
+    the default accepts any pair. Only the username is kept (in the session,
+    then ``Envelope.authenticated``); the password is never logged or stored.
+
 CONFIGURATION PARAMETERS
-    smtp_strict.
+    smtp_strict, smtp_max_recipients.
 """
 
 from __future__ import annotations
@@ -19,8 +28,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from app.addresses import valid_address
 from app.errors import NotFound, StoreUnavailable
@@ -36,13 +48,75 @@ def _peer_host(peer: Any) -> str | None:
     return str(peer) if peer else None
 
 
+# (username, password, mechanism) -> accept? Synchronous: aiosmtpd 1.4.6 calls the
+# authenticator without awaiting it, so a check against the store needs a cache.
+Verify = Callable[[str, bytes, str], bool]
+
+
+def accept_any(_username: str, _password: bytes, _mechanism: str) -> bool:
+    """The default ``verify``: a test harness takes any credentials."""
+    return True
+
+
+@dataclass(frozen=True)
+class AuthIdentity:
+    """What a successful AUTH leaves in ``session.auth_data``: never the password."""
+
+    login: str
+
+
+class Authenticator:
+    """aiosmtpd's ``authenticator`` (AUTH PLAIN and LOGIN hand it a ``LoginPassword``)."""
+
+    def __init__(self, verify: Verify = accept_any) -> None:
+        self.verify = verify
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        peer = _peer_host(session.peer)
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)  # 535 5.7.8
+        username = auth_data.login.decode("utf-8", "replace")
+        try:
+            ok = bool(username) and self.verify(username, auth_data.password, mechanism)
+        except Exception as exc:
+            # Never the exception text: it might quote the password.
+            log.error(
+                "smtp auth check crashed client=%s user=%s (%s)", peer, username, type(exc).__name__
+            )
+            return AuthResult(
+                success=False,
+                handled=False,
+                message="454 4.7.0 Temporary authentication failure",
+            )
+        log.info(
+            "smtp auth client=%s mechanism=%s user=%s result=%s",
+            peer,
+            mechanism,
+            username,
+            "ok" if ok else "refused",
+        )
+        if not ok:
+            return AuthResult(success=False, handled=False)  # 535 5.7.8 credentials invalid
+        return AuthResult(success=True, auth_data=AuthIdentity(login=username))
+
+
 class IntakeHandler:
     """The handler object aiosmtpd calls; thin by design."""
 
-    def __init__(self, *, ingest: Ingest, strict: bool, faults: FaultEngine | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ingest: Ingest,
+        strict: bool,
+        faults: FaultEngine | None = None,
+        max_recipients: int = 100,
+    ) -> None:
         self.ingest = ingest
         self.strict = strict
         self.faults = faults
+        self.max_recipients = max_recipients
 
     async def _fault(
         self,
@@ -112,6 +186,13 @@ class IntakeHandler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        # RFC 5321 4.5.3.1.8 (buffer at least 100) and 4.5.3.1.10 (the reply is 452).
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            log.info(
+                "smtp rejected client=%s stage=rcpt code=452 reason=too-many-recipients",
+                _peer_host(session.peer),
+            )
+            return "452 4.5.3 Too many recipients"
         if not valid_address(address):
             log.info("smtp rejected client=%s stage=rcpt code=501", _peer_host(session.peer))
             return "501 5.1.3 Bad recipient address syntax"
