@@ -6,6 +6,10 @@ SUMMARY
     inboxes per transaction, so a large clean-up never holds the write lock
     for long. ``sweep()`` does one pass and returns how many inboxes went.
 
+    With several processes on one Postgres only one janitor works at a time:
+    a sweep first takes a session-level advisory lock and is skipped (returns
+    0) when another process holds it. SQLite is single-process.
+
 CONFIGURATION PARAMETERS
     janitor_interval.
 """
@@ -16,13 +20,16 @@ import asyncio
 import contextlib
 import logging
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from app.store.db import Database
 from app.store.models import Inbox
 from app.store.types import utcnow
 
 log = logging.getLogger(__name__)
+
+# pg advisory lock key of the janitor: any 64-bit number unique to this purpose.
+ADVISORY_KEY = 0x4D48_4A41_4E49  # "MHJANI"
 
 
 class Janitor:
@@ -33,6 +40,20 @@ class Janitor:
         self._stop = asyncio.Event()
 
     async def sweep(self) -> int:
+        if self.db.is_sqlite:
+            return await self._sweep()
+        async with self.db.engine.connect() as conn:
+            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY})
+            await conn.commit()
+            if not got:
+                return 0  # another process is sweeping
+            try:
+                return await self._sweep()
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                await conn.commit()
+
+    async def _sweep(self) -> int:
         removed = 0
         while True:
             async with self.db.write() as session:

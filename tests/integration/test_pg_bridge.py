@@ -120,3 +120,36 @@ async def test_delivery_queued_on_one_node_is_picked_up_by_the_other_worker(
     )
     assert resp.status_code == 200
     assert resp.json()["events"][-1]["type"] == "delivered"
+
+
+async def test_only_one_janitor_sweeps_at_a_time(
+    two_nodes: tuple[Harness, Harness], pg_url: str
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.janitor import ADVISORY_KEY
+    from app.store.models import Inbox
+    from app.store.types import utcnow
+
+    a, b = two_nodes
+    inbox = await a.create_inbox(expires_in=60)
+    async with a.runtime.db.write() as session:
+        await session.execute(
+            update(Inbox)
+            .where(Inbox.id == inbox["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    holder = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        assert await holder.fetchval("SELECT pg_try_advisory_lock($1)", ADVISORY_KEY)
+        # Another process holds the janitor lock: both nodes skip their sweep.
+        assert await a.runtime.janitor.sweep() == 0
+        assert await b.runtime.janitor.sweep() == 0
+        assert (await a.http.get(f"/api/v1/inboxes/{inbox['id']}")).status_code == 200
+        await holder.execute("SELECT pg_advisory_unlock($1)", ADVISORY_KEY)
+        assert await b.runtime.janitor.sweep() == 1
+    finally:
+        await holder.close()
+    assert (await a.http.get(f"/api/v1/inboxes/{inbox['id']}")).status_code == 404
