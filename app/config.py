@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="Connections one client IP may open per sliding minute (0: no limit); "
         "more get 421 4.7.0 and are closed.",
     )
+    session_retention: int = Field(
+        default=10_000,
+        ge=0,
+        description="SMTP session transcripts kept (intake and relay; the newest, over all "
+        "tenants; the janitor trims the rest). 0: no transcripts are recorded.",
+    )
     wait_default_timeout: float = Field(default=30.0, gt=0)
     wait_max_timeout: float = Field(default=300.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)

@@ -1,4 +1,5 @@
-"""Housekeeping: deletes expired inboxes (and with them their messages), in batches.
+"""Housekeeping: deletes expired inboxes (and with them their messages), in batches,
+and trims SMTP session transcripts to the newest ``session_retention``.
 
 SUMMARY
     ``Janitor.run()`` wakes every ``interval`` seconds (a timer is right for
@@ -11,7 +12,7 @@ SUMMARY
     0) when another process holds it. SQLite is single-process.
 
 CONFIGURATION PARAMETERS
-    janitor_interval.
+    janitor_interval, session_retention.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 
 from sqlalchemy import delete, select, text
 
+from app.services.sessions import trim_sessions
 from app.store.db import Database
 from app.store.models import Inbox
 from app.store.types import utcnow
@@ -33,10 +35,13 @@ ADVISORY_KEY = 0x4D48_4A41_4E49  # "MHJANI"
 
 
 class Janitor:
-    def __init__(self, *, db: Database, interval: float, batch: int = 200) -> None:
+    def __init__(
+        self, *, db: Database, interval: float, batch: int = 200, session_retention: int = 0
+    ) -> None:
         self.db = db
         self.interval = interval
         self.batch = batch
+        self.session_retention = session_retention
         self._stop = asyncio.Event()
 
     async def sweep(self) -> int:
@@ -54,6 +59,14 @@ class Janitor:
                 await conn.commit()
 
     async def _sweep(self) -> int:
+        removed = await self._expire_inboxes()
+        if self.session_retention > 0:
+            trimmed = await trim_sessions(self.db, self.session_retention)
+            if trimmed:
+                log.info("janitor trimmed %d old SMTP session transcripts", trimmed)
+        return removed
+
+    async def _expire_inboxes(self) -> int:
         removed = 0
         while True:
             async with self.db.write() as session:

@@ -3,9 +3,11 @@
 SUMMARY
     ``Runtime.build(settings)`` creates the database, the event bus, the
     ingest funnel, the wait service, the delivery queue and worker, the
-    janitor and the SMTP server object; nothing is created at import time.
-    ``mailbox(tenant_id)`` and ``outbox(tenant_id)`` give the per-tenant use
-    cases the API calls. ``close()`` releases the engine.
+    janitor, the SMTP server object and the session transcript recorder
+    (fed by the SMTP listener and the relay transports); nothing is created
+    at import time. ``mailbox(tenant_id)``, ``outbox(tenant_id)``, ... give
+    the per-tenant use cases the API calls. ``close()`` stores the pending
+    transcripts and releases the engine.
 """
 
 from __future__ import annotations
@@ -36,13 +38,17 @@ from app.janitor import Janitor
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
 from app.services.rules import Rules
+from app.services.sessions import SessionRecorder, Sessions
 from app.smtp.handler import Authenticator, IntakeHandler
 from app.smtp.server import SmtpServer
 from app.smtp.tls import server_context
+from app.smtp.transcript import Transcript
 from app.store.db import Database
 
 
-def build_transports(settings: Settings) -> dict[str, Callable[[str], Transport]]:
+def build_transports(
+    settings: Settings, *, recorder: Callable[[Transcript], None] | None = None
+) -> dict[str, Callable[[str], Transport]]:
     helo = settings.relay_helo or settings.smtp_hostname
     transports: dict[str, Callable[[str], Transport]] = {}
     if settings.relay_url:
@@ -50,9 +56,15 @@ def build_transports(settings: Settings) -> dict[str, Callable[[str], Transport]
             target=parse_relay_url(settings.relay_url),
             helo_name=helo,
             timeout=settings.relay_timeout,
+            recorder=recorder,
         )
         transports["relay"] = lambda _recipient: smarthost
-    mx = MxTransport(resolver=DnsResolver(), helo_name=helo, timeout=settings.relay_timeout)
+    mx = MxTransport(
+        resolver=DnsResolver(),
+        helo_name=helo,
+        timeout=settings.relay_timeout,
+        recorder=recorder,
+    )
     transports["mx"] = lambda _recipient: mx
     return transports
 
@@ -71,10 +83,13 @@ class Runtime:
     janitor: Janitor
     faults: FaultEngine
     bridge: PgBridge | None
+    # None when session_retention is 0 (no transcripts are recorded).
+    session_recorder: SessionRecorder | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, rng: random.Random | None = None) -> Runtime:
         db = Database.from_settings(settings)
+        recorder = SessionRecorder(db=db) if settings.session_retention > 0 else None
         bus = EventBus()
         faults = FaultEngine(db=db)
         router = Router(domains=settings.domains, mode=settings.effective_relay_mode)
@@ -90,7 +105,9 @@ class Runtime:
             queue=queue,
             ingest=ingest,
             bus=bus,
-            transports=build_transports(settings),
+            transports=build_transports(
+                settings, recorder=recorder.record if recorder is not None else None
+            ),
             policy=RetryPolicy(
                 min_backoff=settings.retry_min_backoff,
                 max_backoff=settings.retry_max_backoff,
@@ -127,6 +144,7 @@ class Runtime:
             authenticator=Authenticator(),
             max_connections=settings.smtp_max_connections,
             max_connections_per_minute=settings.smtp_max_connections_per_minute,
+            recorder=recorder,
         )
         return cls(
             settings=settings,
@@ -138,11 +156,16 @@ class Runtime:
             queue=queue,
             worker=worker,
             smtp=smtp,
-            janitor=Janitor(db=db, interval=settings.janitor_interval),
+            janitor=Janitor(
+                db=db,
+                interval=settings.janitor_interval,
+                session_retention=settings.session_retention,
+            ),
             faults=faults,
             bridge=None
             if settings.is_sqlite
             else PgBridge(url=settings.effective_database_url, bus=bus),
+            session_recorder=recorder,
         )
 
     def mailbox(self, tenant_id: str) -> Mailbox:
@@ -160,6 +183,9 @@ class Runtime:
     def rules(self, tenant_id: str) -> Rules:
         return Rules(db=self.db, engine=self.faults, tenant_id=tenant_id)
 
+    def sessions(self, tenant_id: str) -> Sessions:
+        return Sessions(db=self.db, tenant_id=tenant_id)
+
     async def start_bridge(self) -> None:
         """Join the other processes on this Postgres (no-op on SQLite)."""
         if self.bridge is not None:
@@ -168,4 +194,6 @@ class Runtime:
     async def close(self) -> None:
         if self.bridge is not None:
             await self.bridge.stop()
+        if self.session_recorder is not None:
+            await self.session_recorder.flush()
         await self.db.close()

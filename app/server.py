@@ -95,6 +95,9 @@ class Services:
             log_config=None,
             access_log=False,
             lifespan="off",
+            # Test clients keep connections open between calls; a short keep-alive
+            # makes them race the server's close of an idle connection.
+            timeout_keep_alive=75,
             timeout_graceful_shutdown=SHUTDOWN_GRACE,
         )
         self._http = _Uvicorn(config)

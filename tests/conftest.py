@@ -36,6 +36,8 @@ PG_SERVER = os.environ.get(
 )
 T = TypeVar("T")
 TABLES_TO_EMPTY = [
+    "smtp_session_inbox",
+    "smtp_session",
     "fault_rule",
     "delivery_event",
     "delivery",

@@ -11,6 +11,7 @@ from app.runtime import Runtime
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
 from app.services.rules import Rules
+from app.services.sessions import Sessions
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -50,3 +51,10 @@ def get_rules(runtime: RuntimeDep, tenant_id: TenantDep) -> Rules:
 
 
 RulesDep = Annotated[Rules, Depends(get_rules)]
+
+
+def get_sessions(runtime: RuntimeDep, tenant_id: TenantDep) -> Sessions:
+    return runtime.sessions(tenant_id)
+
+
+SessionsDep = Annotated[Sessions, Depends(get_sessions)]

@@ -38,6 +38,16 @@ SECURITY
     context is used; ``MxTransport`` defaults to an unverified context
     (opportunistic TLS, Postfix's ``smtp_tls_security_level=may``). Credentials
     are sent even without TLS if the relay offers AUTH in plain text.
+
+TRANSCRIPTS
+    With a ``recorder`` (``SmtpTransport`` and ``MxTransport`` take one), every
+    connection attempt is recorded as an outbound ``app.smtp.transcript.
+    Transcript``: the remote host:port, our address, EHLO name, TLS version and
+    cipher, the AUTH user, every command and reply with timings (message data
+    as one summary line, AUTH secrets as ``****``), plus the sender, recipients
+    and Message-ID so the store can find the outbound message. The recorder is
+    called once per attempt, before ``deliver`` returns; it must not block, and
+    whatever it raises is logged, never seen by the caller.
 """
 
 from __future__ import annotations
@@ -46,9 +56,9 @@ import asyncio
 import logging
 import re
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -57,6 +67,7 @@ import dns.exception
 import dns.resolver
 
 from app.delivery.reply import Reply
+from app.smtp.transcript import Transcript, message_id_of
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +166,38 @@ class _Outcome:
     retry_elsewhere: set[str]
 
 
+Recorder = Callable[[Transcript], None]
+
+
+class _Tap:
+    """Tells a transcript what one aiosmtplib connection writes and reads (wraps the
+    protocol object's ``write`` and ``read_response``; it stays the same object
+    across STARTTLS)."""
+
+    def __init__(self, protocol: Any, transcript: Transcript) -> None:
+        self.transcript = transcript
+        self._write = protocol.write
+        self._read_response = protocol.read_response
+        protocol.write = self.write
+        protocol.read_response = self.read_response
+
+    def write(self, data: bytes) -> None:
+        self._write(data)
+        self.transcript.client_bytes(data)
+
+    async def read_response(self, timeout: float | None = None) -> aiosmtplib.SMTPResponse:
+        response: aiosmtplib.SMTPResponse = await self._read_response(timeout=timeout)
+        self.transcript.server_reply(response.code, response.message)
+        return response
+
+
+def _address(sockname: Any) -> str | None:
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        host = str(sockname[0])
+        return f"[{host}]:{sockname[1]}" if ":" in host else f"{host}:{sockname[1]}"
+    return None
+
+
 class SmtpTransport:
     """One SMTP transaction to one host (a smarthost, or one MX host)."""
 
@@ -165,11 +208,13 @@ class SmtpTransport:
         helo_name: str,
         timeout: float,
         tls_context: ssl.SSLContext | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.target = target
         self.helo_name = helo_name
         self.timeout = timeout
         self.tls_context = tls_context
+        self.recorder = recorder
         host = target.host
         self.remote = f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
 
@@ -190,7 +235,17 @@ class SmtpTransport:
         if len(final) == len(recipients):
             return _Outcome(final, retry_elsewhere)
 
-        session = _Session(self, sender, recipients, mail.raw, final)
+        transcript = None
+        if self.recorder is not None:
+            transcript = Transcript(
+                direction="outbound",
+                server_address=self.remote,
+                helo=self.helo_name,
+                mail_from=mail.mail_from,
+                recipients=recipients,
+                message_id=message_id_of(mail.raw),
+            )
+        session = _Session(self, sender, recipients, mail.raw, final, transcript)
         client = aiosmtplib.SMTP(
             hostname=self.target.host,
             port=self.target.port,
@@ -206,6 +261,8 @@ class SmtpTransport:
             client.close()  # drop the connection at once; no QUIT
             raise
         except Exception as exc:
+            if transcript is not None and isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+                transcript.server_reply(exc.code, exc.message)  # the refused greeting
             reply, session_level = session.failure_reply(exc)
             for r in recipients:
                 if r not in final:
@@ -214,7 +271,17 @@ class SmtpTransport:
                         retry_elsewhere.add(r)
         finally:
             await self._quit(client)
+            if transcript is not None:
+                self._record(transcript)
         return _Outcome({r: final[r] for r in recipients}, retry_elsewhere)
+
+    def _record(self, transcript: Transcript) -> None:
+        transcript.finish()
+        try:
+            assert self.recorder is not None
+            self.recorder(transcript)
+        except Exception:
+            log.exception("transcript of the session with %s not recorded", self.remote)
 
     async def _quit(self, client: aiosmtplib.SMTP) -> None:
         try:
@@ -236,6 +303,7 @@ class _Session:
         recipients: list[str],
         raw: bytes,
         final: dict[str, Reply],
+        transcript: Transcript | None = None,
     ) -> None:
         self.t = transport
         self.remote = transport.remote
@@ -243,7 +311,12 @@ class _Session:
         self.recipients = recipients
         self.raw = raw
         self.final = final
+        self.transcript = transcript
         self.stage = "connect"
+
+    def note_tls(self, client: aiosmtplib.SMTP) -> None:
+        if self.transcript is not None and client.transport is not None:
+            self.transcript.note_tls(client.transport.get_extra_info("ssl_object"))
 
     def reply(self, code: int, message: str) -> Reply:
         if 200 <= code <= 599:
@@ -252,7 +325,12 @@ class _Session:
 
     async def run(self, client: aiosmtplib.SMTP) -> None:
         target = self.t.target
-        await client.connect()
+        greeting = await client.connect()
+        if self.transcript is not None and client.protocol is not None:
+            self.transcript.client_address = _address(client.get_transport_info("sockname"))
+            self.transcript.server_reply(greeting.code, greeting.message)
+            self.note_tls(client)
+            _Tap(client.protocol, self.transcript)
         await self.hello(client)
         if target.security in ("starttls", "require-starttls"):
             await self.starttls(client, required=target.security == "require-starttls")
@@ -292,6 +370,7 @@ class _Session:
             if required or not client.is_connected:
                 raise
             return  # opportunistic: the server refused STARTTLS, go on in plain text
+        self.note_tls(client)
         await self.hello(client)
 
     async def login(self, client: aiosmtplib.SMTP, username: str, password: str) -> None:
@@ -313,6 +392,8 @@ class _Session:
                     self.remote,
                 )
             ) from exc
+        if self.transcript is not None:
+            self.transcript.auth_user = username
 
     def smtputf8(self, client: aiosmtplib.SMTP) -> bool | None:
         """Whether to use SMTPUTF8; None when nothing can be sent (all recipients final)."""
@@ -515,11 +596,13 @@ class MxTransport:
         timeout: float,
         port: int = 25,
         tls_context: ssl.SSLContext | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.resolver = resolver
         self.helo_name = helo_name
         self.timeout = timeout
         self.port = port
+        self.recorder = recorder
         self.tls_context = tls_context if tls_context is not None else _opportunistic_context()
 
     async def deliver(self, mail: OutboundMail) -> dict[str, Reply]:
@@ -566,6 +649,7 @@ class MxTransport:
                 helo_name=self.helo_name,
                 timeout=self.timeout,
                 tls_context=self.tls_context,
+                recorder=self.recorder,
             )
             outcome = await transport._attempt(
                 OutboundMail(mail_from=mail.mail_from, recipients=pending, raw=mail.raw)

@@ -8,7 +8,9 @@ SUMMARY
     DATA hands the raw bytes to ``Ingest.accept`` and answers
     ``250 2.0.0 Ok: queued as <submission_id>`` only after the commit; a store
     failure answers ``451 4.3.0`` so the client retries. One log line per
-    accepted or rejected transaction; never a body in the logs.
+    accepted or rejected transaction; never a body in the logs. An accepted
+    submission (its id and the inboxes it landed in) is noted on the
+    session's transcript when the server keeps one (``server.transcript``).
 
     More than ``max_recipients`` RCPTs in one transaction get
     ``452 4.5.3 Too many recipients`` (RFC 5321 4.5.3.1.8 / 4.5.3.1.10: 452,
@@ -222,7 +224,7 @@ class IntakeHandler:
             client_address=_peer_host(session.peer),
             helo=session.host_name,
             tls=session.ssl is not None,
-            authenticated=_auth_user(session),
+            authenticated=auth_user(session),
         )
         faulted = await self._fault(
             server, "data", sender=env.mail_from, recipients=list(env.rcpt_to)
@@ -251,6 +253,9 @@ class IntakeHandler:
             ",".join(m.id for m in result.messages),
             (time.perf_counter() - started) * 1000,
         )
+        transcript = getattr(server, "transcript", None)
+        if transcript is not None:
+            transcript.note_submission(result.submission_id, [m.inbox_id for m in result.messages])
         return f"250 2.0.0 Ok: queued as {result.submission_id}"
 
 
@@ -258,7 +263,8 @@ def _sender(mail_from: str | None) -> str:
     return "" if mail_from in (None, "<>") else str(mail_from)
 
 
-def _auth_user(session: Any) -> str | None:
+def auth_user(session: Any) -> str | None:
+    """The AUTH login of an aiosmtpd session, or None (never anything else of AUTH)."""
     if not getattr(session, "authenticated", False):
         return None
     data = getattr(session, "auth_data", None)

@@ -21,6 +21,12 @@ SUMMARY
     (``538 5.7.11``) on a plain-text session unless ``auth_allow_plaintext``,
     nor inside a mail transaction (``503 5.5.1``).
 
+    Transcripts (``app.smtp.transcript``): with a ``recorder``, every
+    connection records its commands and replies (never message data or AUTH
+    secrets) and hands the transcript to the recorder when the session ends
+    (QUIT, a server-side close, or the connection is lost). ``stop()`` waits
+    until the recorder has stored what it was given.
+
     Limits and their replies:
       * message size: ``552 5.3.4`` (RFC 5321 4.5.3.1.7; SIZE, RFC 1870)
       * line length: ``500 5.5.2`` (RFC 5321 4.5.3.1.4 / 4.5.3.1.6)
@@ -50,12 +56,13 @@ import ssl
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any, AnyStr
+from typing import Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, Session, TLSSetupException
 
 from app import __version__
-from app.smtp.handler import Authenticator, IntakeHandler
+from app.smtp.handler import Authenticator, IntakeHandler, auth_user
+from app.smtp.transcript import Transcript, TranscriptSink
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,7 @@ _REWRITES: dict[bytes, bytes] = {
 # 4.2.3 (421 "Service not available, closing transmission channel"), RFC 3463 X.7.0.
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 TOO_FAST = "421 4.7.0 Too many connections from your address, slow down"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down"
 
 
 class ConnectionRate:
@@ -164,6 +172,46 @@ class _Session(Session):
         self._login_data = value
 
 
+class _TapReader:
+    """The connection's StreamReader, telling the transcript every byte the protocol
+    reads (aiosmtpd has no hook for raw command lines). Everything else, attribute
+    writes included (aiosmtpd rebinds ``_transport`` after STARTTLS), goes to the
+    real reader."""
+
+    _inner: asyncio.StreamReader
+    _transcript: Transcript
+
+    def __init__(self, reader: asyncio.StreamReader, transcript: Transcript) -> None:
+        object.__setattr__(self, "_inner", reader)
+        object.__setattr__(self, "_transcript", transcript)
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        data = await self._inner.readuntil(separator)
+        self._transcript.client_bytes(data)
+        return data
+
+    async def readline(self) -> bytes:
+        data = await self._inner.readline()
+        self._transcript.client_bytes(data)
+        return data
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self._inner.read(n)
+        self._transcript.client_bytes(data)
+        return data
+
+    async def readexactly(self, n: int) -> bytes:
+        data = await self._inner.readexactly(n)
+        self._transcript.client_bytes(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._inner, name, value)
+
+
 class HarnessSMTP(SMTP):
     """aiosmtpd's protocol with enhanced codes, admission limits and shutdown awareness."""
 
@@ -174,12 +222,18 @@ class HarnessSMTP(SMTP):
         tracker: SessionTracker,
         gate: ConnectionGate | None = None,
         line_length: int,
+        recorder: TranscriptSink | None = None,
         **kw: Any,
     ):
         # aiosmtpd sizes its StreamReader from this attribute inside __init__.
         self.line_length_limit = line_length
         self._tracker = tracker
         self._gate = gate
+        self._recorder = recorder
+        # The handler notes submissions here (``IntakeHandler.handle_DATA``).
+        self.transcript: Transcript | None = (
+            Transcript(direction="inbound") if recorder is not None else None
+        )
         self._admission_checked = False
         self._admitted = False
         self._refusal: str | None = None
@@ -198,8 +252,16 @@ class HarnessSMTP(SMTP):
     def _create_session(self) -> Session:
         return _Session(self.loop)
 
+    def _cb_client_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if self.transcript is not None:
+            reader = cast(asyncio.StreamReader, _TapReader(reader, self.transcript))
+        super()._cb_client_connected(reader, writer)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Called again (with a fresh session) after a STARTTLS handshake.
+        self._observe()  # the session is about to be replaced
         super().connection_made(transport)
         assert self.session is not None
         if self.session.ssl is None and transport.get_extra_info("ssl_object") is not None:
@@ -209,6 +271,11 @@ class HarnessSMTP(SMTP):
                 key: transport.get_extra_info(key)
                 for key in ("sslcontext", "peercert", "cipher", "compression", "ssl_object")
             }
+        if self.transcript is not None:
+            if self.transcript.client_address is None:
+                self.transcript.client_address = _address(self.session.peer)
+                self.transcript.server_address = _address(transport.get_extra_info("sockname"))
+            self.transcript.note_tls(transport.get_extra_info("ssl_object"))
         self._tracker.add(self)
         if not self._admission_checked:
             self._admission_checked = True
@@ -221,7 +288,34 @@ class HarnessSMTP(SMTP):
         if self._admitted and self._gate is not None:
             self._admitted = False
             self._gate.leave()
+        self._finish_transcript()
         super().connection_lost(error)
+
+    def _observe(self) -> None:
+        """Copy what the session knows into the transcript (HELO, AUTH user, TLS)."""
+        transcript, session = self.transcript, self.session
+        if transcript is None or session is None:
+            return
+        if session.host_name:
+            transcript.helo = str(session.host_name)
+        user = auth_user(session)
+        if user:
+            transcript.auth_user = user
+        if session.ssl and transcript.tls_version is None:
+            transcript.note_tls(session.ssl.get("ssl_object"))
+
+    def _finish_transcript(self) -> None:
+        """Hand the transcript over once: at QUIT, a server-side close or connection
+        loss, whichever comes first."""
+        transcript = self.transcript
+        if transcript is None or transcript.finished or self._recorder is None:
+            return
+        self._observe()
+        transcript.finish()
+        try:
+            self._recorder.record(transcript)
+        except Exception:
+            log.exception("smtp session transcript not recorded")
 
     async def handle_exception(self, error: Exception) -> str:
         if isinstance(error, TLSSetupException):
@@ -258,18 +352,33 @@ class HarnessSMTP(SMTP):
             if reply is not None:
                 # A limit or connect-stage fault replaces the greeting and ends the session.
                 if self.transport is not None and not self.transport.is_closing():
+                    self._note_reply(reply)
                     await super().push(reply)
                     self.transport.close()
+                    self._finish_transcript()
                 return
-        await super().push(_REWRITES.get(raw, raw))
+        raw = _REWRITES.get(raw, raw)
+        self._note_reply(raw)
+        if raw.startswith(b"221"):
+            # QUIT: the session is over. Hand the transcript over before the client
+            # can see the reply, so a client that got its 221 finds it recorded.
+            self._finish_transcript()
+        await super().push(raw)
         if self._tracker.closing and not self.in_transaction:
             self.close_for_shutdown()
+
+    def _note_reply(self, reply: str | bytes) -> None:
+        if self.transcript is not None:
+            self._observe()
+            self.transcript.server(reply)
 
     def close_for_shutdown(self) -> None:
         transport = self.transport
         if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
-            transport.write(b"421 4.3.2 Service shutting down\r\n")
+            self._note_reply(SHUTTING_DOWN)
+            transport.write(SHUTTING_DOWN.encode() + b"\r\n")
             transport.close()
+            self._finish_transcript()
 
 
 class SessionTracker:
@@ -309,6 +418,14 @@ def _host(peer: Any) -> str | None:
     return str(peer) if peer else None
 
 
+def _address(sockname: Any) -> str | None:
+    """``("192.0.2.1", 25)`` -> ``192.0.2.1:25``; ``[2001:db8::1]:25`` for IPv6."""
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        host = str(sockname[0])
+        return f"[{host}]:{sockname[1]}" if ":" in host else f"{host}:{sockname[1]}"
+    return str(sockname) if sockname else None
+
+
 class SmtpServer:
     def __init__(
         self,
@@ -328,10 +445,11 @@ class SmtpServer:
         authenticator: Authenticator | None = None,
         max_connections: int = 200,
         max_connections_per_minute: int = 0,
+        recorder: TranscriptSink | None = None,
     ) -> None:
         """``tls`` makes the server's TLS context; it is called once, in ``start()``
         (it may generate the certificate). Without it there is no STARTTLS and no
-        ``smtps_port``."""
+        ``smtps_port``. ``recorder`` receives every session's transcript."""
         if (require_tls or smtps_port is not None) and tls is None:
             raise ValueError("require_tls and smtps_port need a TLS context")
         self.handler = handler
@@ -347,6 +465,7 @@ class SmtpServer:
         self.auth_allow_plaintext = auth_allow_plaintext
         # The AUTH seam: Authenticator(verify=...) decides; the default takes anything.
         self.authenticator = authenticator or Authenticator()
+        self.recorder = recorder
         self.tracker = SessionTracker()
         self.gate = ConnectionGate(
             max_connections=max_connections, per_minute=max_connections_per_minute
@@ -362,6 +481,7 @@ class SmtpServer:
             tracker=self.tracker,
             gate=self.gate,
             line_length=self.max_line_length,
+            recorder=self.recorder,
             data_size_limit=self.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,
@@ -434,3 +554,5 @@ class SmtpServer:
         for server in servers:
             await server.wait_closed()
         self._server = self._smtps = None
+        if self.recorder is not None:
+            await self.recorder.flush()

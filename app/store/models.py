@@ -14,6 +14,10 @@ TABLES
                   attempt, last remote reply, and the worker lease.
     delivery_event the append-only timeline of a delivery.
     fault_rule    deterministic faults injected at SMTP intake and local delivery.
+    smtp_session  the transcript of one SMTP session, intake or outbound relay
+                  (commands and replies with timings; never data or secrets).
+    smtp_session_inbox the inboxes a session concerns (so ``?inbox_id=`` is an
+                  index lookup).
 """
 
 from __future__ import annotations
@@ -219,3 +223,44 @@ class FaultRule(Base):
     hits: Mapped[int] = mapped_column(Integer, default=0)
     evaluations: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
+
+
+class SmtpSession(Base):
+    """One SMTP session: inbound (intake) or outbound (a relay attempt), with its lines."""
+
+    __tablename__ = "smtp_session"
+    __table_args__ = (
+        Index("ix_smtp_session_tenant_started", "tenant_id", "started_at", "id"),
+        Index("ix_smtp_session_started", "started_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound
+    client_address: Mapped[str | None] = mapped_column(String(300))
+    server_address: Mapped[str | None] = mapped_column(String(300))
+    helo: Mapped[str | None] = mapped_column(Text)
+    tls_version: Mapped[str | None] = mapped_column(String(32))
+    tls_cipher: Mapped[str | None] = mapped_column(String(100))
+    auth_user: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    lines: Mapped[list[Any]]  # [{"ms": float, "dir": "C" | "S", "text": str}]
+    submission_ids: Mapped[list[Any]]
+    # Outbound: the outbound message and deliveries the attempt was for, when found.
+    outbound_id: Mapped[str | None] = mapped_column(String(36))
+    delivery_ids: Mapped[list[Any]]
+
+
+class SmtpSessionInbox(Base):
+    """An inbox a session concerns: inbound, the inboxes that received its mail;
+    outbound, the sending inbox."""
+
+    __tablename__ = "smtp_session_inbox"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("smtp_session.id", ondelete="CASCADE"), primary_key=True
+    )
+    inbox_id: Mapped[str] = mapped_column(
+        ForeignKey("inbox.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
