@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest openapi bench postgres clean
+.PHONY: run test lint typecheck pytest openapi bench postgres tools clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/mailharness migrate
 	$(BIN)/mailharness serve
 
-test: $(STAMP) lint typecheck postgres pytest
+test: $(STAMP) lint typecheck postgres tools pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations $(wildcard bench)
@@ -41,6 +41,13 @@ postgres:
 	  else \
 	    echo "PostgreSQL is not reachable on 127.0.0.1:5432; start one (e.g. docker compose up -d postgres)"; exit 1; \
 	  fi; }
+
+# Command-line SMTP clients some tests drive (Debian packages; installed when root).
+tools:
+	@command -v swaks >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q swaks >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q swaks >/dev/null; }; \
+	  else echo "swaks not installed: its tests are skipped (install the swaks package)"; fi; }
 
 openapi: $(STAMP)
 	$(BIN)/mailharness openapi
