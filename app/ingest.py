@@ -3,10 +3,30 @@
 SUMMARY
     ``Ingest.accept(raw=..., envelope=...)`` parses the bytes once, resolves
     each recipient to an inbox (creating one for an unknown address unless
-    strict), writes one summary row + raw bytes per inbox in a single
-    transaction, commits, and only then publishes ``MessageReceived`` on the
-    bus. The SMTP edge answers 250 after ``accept`` returns; any store error
-    propagates as ``StoreUnavailable`` so the edge can answer 451.
+    strict), writes one summary row + raw bytes per inbox, commits, and only
+    then publishes ``MessageReceived`` on the bus. The SMTP edge answers 250
+    after ``accept`` returns; a store error raises ``StoreUnavailable`` so the
+    edge can answer 451, and nothing of that submission is stored.
+
+GROUP COMMIT
+    Concurrent ``accept`` calls (several SMTP connections) share one
+    transaction. ``accept`` parses, queues a job and awaits its future; one
+    committer task per ``Ingest`` takes every queued job (up to
+    ``BATCH_MAX_JOBS`` / ``BATCH_MAX_BYTES``), writes them in one transaction,
+    commits, publishes, and then settles each future. There is no timer: a
+    batch is whatever queued while the previous one was being written, so a
+    lone connection pays no extra latency. The committer starts on the first
+    job and ends by itself when the queue is empty (nothing to stop or leak);
+    ``close()`` waits for it.
+
+    The batch is first written with shared statements (one SELECT of every
+    recipient, one multi-row INSERT of the summary rows, one of the raw
+    bytes). A job that cannot be stored (strict mode and the inbox is gone)
+    fails alone before anything is written. If a shared statement fails, the
+    transaction is rolled back and the batch is written again with a SAVEPOINT
+    per job, so a bad job fails only its own future (``StoreUnavailable`` for
+    a store error). A failed commit fails every job of the batch with
+    ``StoreUnavailable``.
 
 INPUTS
     raw bytes exactly as received (never modified), an ``Envelope``.
@@ -24,10 +44,11 @@ CONFIGURATION PARAMETERS
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -54,6 +75,10 @@ PARSE_IN_THREAD_ABOVE = 256 * 1024
 # How much body text goes into the search column.
 SEARCH_TEXT_LIMIT = 32 * 1024
 ATTACHMENT_NAMESPACE = uuid.UUID("6f1d6c2e-4a8b-4f43-9a57-2f0f4a4a7b11")
+# Group commit: at most this many SMTP transactions, and (past the first) this
+# many raw bytes, go into one store transaction.
+BATCH_MAX_JOBS = 64
+BATCH_MAX_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +118,44 @@ def random_local_part() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(16))
 
 
+class _WriteFailed(Exception):
+    """A batch's writes failed before the commit (the transaction was rolled back)."""
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    """One SMTP transaction waiting for the committer."""
+
+    raw: bytes
+    parsed: ParsedMessage
+    envelope: Envelope
+    submission_id: str
+    future: asyncio.Future[IngestResult]
+    recipients: list[str]
+    messages: list[Message] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    error: BaseException | None = None
+
+    def reset(self) -> None:
+        self.messages = []
+        self.deliveries = []
+        self.error = None
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+@dataclass(slots=True)
+class BatchStats:
+    """What the committer did (for logs, tests and the curious)."""
+
+    batches: int = 0
+    jobs: int = 0
+    largest: int = 0
+    retried: int = 0
+
+
 class Ingest:
     def __init__(
         self,
@@ -108,6 +171,15 @@ class Ingest:
         self.strict = strict
         self.router = router
         self.relay_match = relay_match or RelayMatch(None)
+        self.stats = BatchStats()
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._committer: asyncio.Task[None] | None = None
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """``accept`` calls past parsing that are waiting for their commit."""
+        return self._in_flight
 
     async def known_recipient(self, address: str) -> bool:
         """True when ``address`` has an inbox (the strict RCPT check)."""
@@ -124,25 +196,38 @@ class Ingest:
         return parse_message(raw)
 
     async def accept(self, *, raw: bytes, envelope: Envelope) -> IngestResult:
-        """Store one SMTP transaction (and queue relayed recipients), commit, publish."""
+        """Store one SMTP transaction (and queue relayed recipients), commit, publish.
+
+        The write shares a transaction with whatever other transactions are
+        waiting (group commit); this returns only after that commit."""
         parsed = await self.parse(raw)
-        submission_id = str(uuid.uuid4())
+        loop = asyncio.get_running_loop()
+        job = _Job(
+            raw=raw,
+            parsed=parsed,
+            envelope=envelope,
+            submission_id=str(uuid.uuid4()),
+            future=loop.create_future(),
+            recipients=_recipients(envelope),
+        )
+        self._jobs.append(job)
+        committer = self._committer
+        if committer is None or committer.done() or committer.get_loop() is not loop:
+            self._committer = loop.create_task(self._commit_queued(), name="ingest-committer")
+        # Cancelling this await cancels the future: the committer then skips the job
+        # if it has not taken it yet (and stores it anyway if it has).
+        self._in_flight += 1
         try:
-            async with self.db.write() as session:
-                messages = await self.store(
-                    session,
-                    raw=raw,
-                    parsed=parsed,
-                    envelope=envelope,
-                    submission_id=submission_id,
-                )
-                deliveries = await self._relay(session, raw=raw, parsed=parsed, envelope=envelope)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("ingest failed for submission %s: %s", submission_id, type(exc).__name__)
-            raise StoreUnavailable("the store could not commit the message") from exc
-        self.publish(messages)
-        publish_deliveries(self.bus, deliveries, inbox_id=None)
-        return IngestResult(submission_id=submission_id, messages=messages)
+            return await job.future
+        finally:
+            self._in_flight -= 1
+
+    async def close(self) -> None:
+        """Wait until every queued job is committed (or failed). The committer ends by
+        itself when idle, so this is only needed to drain before closing the store."""
+        committer = self._committer
+        if committer is not None and not committer.done():
+            await asyncio.shield(committer)
 
     async def store(
         self,
@@ -156,15 +241,13 @@ class Ingest:
         """Write one message per recipient inbox inside the caller's transaction.
 
         Raises ``NotFound`` for an unknown recipient in strict mode."""
-        recipients = list(dict.fromkeys(normalize_address(r) for r in envelope.rcpt_to))
-        inboxes = await self._resolve(
-            session_repo=InboxRepository(session, None), recipients=recipients
-        )
-        repo = MessageRepository(session, None)
-        return [
-            await repo.add(build_message(parsed, raw, envelope, inbox, submission_id), raw)
-            for inbox in inboxes
-        ]
+        repo = InboxRepository(session, None)
+        recipients = _recipients(envelope)
+        found = await repo.find_by_addresses(recipients)
+        inboxes = await self._inboxes(repo, found, recipients)
+        messages = [build_message(parsed, raw, envelope, inbox, submission_id) for inbox in inboxes]
+        await MessageRepository(session, None).add_many([(m, raw) for m in messages])
+        return messages
 
     def publish(self, messages: Sequence[Message]) -> None:
         """Tell waiters; call only after the transaction that stored ``messages`` committed."""
@@ -178,6 +261,147 @@ class Ingest:
                 )
             )
 
+    # -- the committer -----------------------------------------------------------
+    async def _commit_queued(self) -> None:
+        """Write batches until the queue is empty, then end."""
+        batch: list[_Job] = []
+        try:
+            while self._jobs:
+                batch = self._take_batch()
+                if batch:
+                    await self._write_batch(batch)
+                batch = []
+        except BaseException:
+            # Cancelled (loop shutdown) or a bug: nobody may wait forever.
+            error = StoreUnavailable("the store could not commit the message")
+            for job in [*batch, *self._jobs]:
+                job.fail(error)
+            self._jobs.clear()
+            raise
+
+    def _take_batch(self) -> list[_Job]:
+        batch: list[_Job] = []
+        size = 0
+        while self._jobs and len(batch) < BATCH_MAX_JOBS:
+            job = self._jobs[0]
+            if batch and size + len(job.raw) > BATCH_MAX_BYTES:
+                break
+            self._jobs.popleft()
+            if job.future.done():  # the caller went away before the write
+                continue
+            batch.append(job)
+            size += len(job.raw)
+        return batch
+
+    async def _write_batch(self, jobs: list[_Job]) -> None:
+        """Write ``jobs`` in one transaction, commit, publish, settle every future."""
+        stats = self.stats
+        stats.batches += 1
+        stats.jobs += len(jobs)
+        stats.largest = max(stats.largest, len(jobs))
+        try:
+            try:
+                await self._transaction(jobs, self._write_together)
+            except _WriteFailed as exc:
+                log.warning(
+                    "ingest batch of %d failed (%s); retrying each in its own savepoint",
+                    len(jobs),
+                    type(exc.__cause__).__name__,
+                    exc_info=_unexpected(exc.__cause__),
+                )
+                stats.retried += 1
+                for job in jobs:
+                    job.reset()
+                await self._transaction(jobs, self._write_each)
+        except (SQLAlchemyError, OSError, _WriteFailed) as exc:
+            cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
+            if _unexpected(cause):
+                log.error("ingest batch of %d failed", len(jobs), exc_info=cause)
+            for job in jobs:
+                log.error(
+                    "ingest failed for submission %s: %s", job.submission_id, type(cause).__name__
+                )
+                unavailable = StoreUnavailable("the store could not commit the message")
+                unavailable.__cause__ = cause
+                job.fail(unavailable)
+            return
+        for job in jobs:  # committed: tell waiters and the worker, then the SMTP sessions
+            if job.error is not None:
+                job.fail(job.error)
+                continue
+            self.publish(job.messages)
+            publish_deliveries(self.bus, job.deliveries, inbox_id=None)
+            if not job.future.done():
+                job.future.set_result(
+                    IngestResult(submission_id=job.submission_id, messages=job.messages)
+                )
+
+    async def _transaction(
+        self, jobs: list[_Job], write: Callable[[AsyncSession, list[_Job]], Awaitable[None]]
+    ) -> None:
+        """``write`` inside one write transaction; commits on success. A failure of the
+        writes (not of the commit) is raised as ``_WriteFailed`` after the rollback."""
+        async with self.db.write() as session:
+            try:
+                await write(session, jobs)
+            except Exception as exc:
+                raise _WriteFailed from exc
+
+    async def _write_together(self, session: AsyncSession, jobs: list[_Job]) -> None:
+        """The fast path: shared statements for the whole batch."""
+        repo = InboxRepository(session, None)
+        found = await repo.find_by_addresses(
+            list(dict.fromkeys(a for job in jobs for a in job.recipients))
+        )
+        rows: list[tuple[Message, bytes]] = []
+        for job in jobs:
+            try:
+                inboxes = await self._inboxes(repo, found, job.recipients)
+            except (NotFound, Conflict) as exc:  # this job only; nothing of it was written
+                job.error = exc
+                continue
+            job.messages = [
+                build_message(job.parsed, job.raw, job.envelope, inbox, job.submission_id)
+                for inbox in inboxes
+            ]
+            rows.extend((m, job.raw) for m in job.messages)
+        await MessageRepository(session, None).add_many(rows)
+        for job in jobs:
+            if job.error is None:
+                job.deliveries = await self._relay(
+                    session, raw=job.raw, parsed=job.parsed, envelope=job.envelope
+                )
+
+    async def _write_each(self, session: AsyncSession, jobs: list[_Job]) -> None:
+        """The careful path: a SAVEPOINT per job, so a failing job fails alone."""
+        for job in jobs:
+            try:
+                async with session.begin_nested():
+                    job.messages = await self.store(
+                        session,
+                        raw=job.raw,
+                        parsed=job.parsed,
+                        envelope=job.envelope,
+                        submission_id=job.submission_id,
+                    )
+                    job.deliveries = await self._relay(
+                        session, raw=job.raw, parsed=job.parsed, envelope=job.envelope
+                    )
+            except (NotFound, Conflict) as exc:
+                job.reset()
+                job.error = exc
+            except (SQLAlchemyError, OSError) as exc:
+                log.error(
+                    "ingest failed for submission %s: %s", job.submission_id, type(exc).__name__
+                )
+                job.reset()
+                job.error = StoreUnavailable("the store could not store the message")
+                job.error.__cause__ = exc
+            except Exception as exc:  # a bug: this job's caller reports it (451)
+                job.reset()
+                job.error = exc
+
+    # -- recipients --------------------------------------------------------------
     async def _relay(
         self, session: AsyncSession, *, raw: bytes, parsed: ParsedMessage, envelope: Envelope
     ) -> list[Delivery]:
@@ -214,17 +438,17 @@ class Ingest:
             now=now,
         )
 
-    async def _resolve(
-        self, *, session_repo: InboxRepository, recipients: list[str]
+    async def _inboxes(
+        self, repo: InboxRepository, found: dict[str, Inbox], recipients: list[str]
     ) -> list[Inbox]:
-        found = await session_repo.find_by_addresses(recipients)
+        """The inbox of each recipient, from ``found`` (which gains any catch-all made)."""
         inboxes: list[Inbox] = []
         for address in recipients:
             inbox = found.get(address)
             if inbox is None:
                 if self.strict:
                     raise NotFound(f"no inbox for {address}")
-                inbox = await self._create_catch_all(session_repo, address)
+                inbox = found[address] = await self._create_catch_all(repo, address)
             inboxes.append(inbox)
         return inboxes
 
@@ -239,6 +463,16 @@ class Ingest:
             if address not in found:
                 raise
             return found[address]
+
+
+def _unexpected(error: BaseException | None) -> bool:
+    """Not a store error: worth a traceback in the log."""
+    return error is not None and not isinstance(error, SQLAlchemyError | OSError)
+
+
+def _recipients(envelope: Envelope) -> list[str]:
+    """The distinct normalised recipient addresses, in envelope order."""
+    return list(dict.fromkeys(normalize_address(r) for r in envelope.rcpt_to))
 
 
 def publish_deliveries(

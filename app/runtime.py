@@ -196,4 +196,5 @@ class Runtime:
             await self.bridge.stop()
         if self.session_recorder is not None:
             await self.session_recorder.flush()
+        await self.ingest.close()
         await self.db.close()

@@ -3,6 +3,10 @@
 SUMMARY
     ``create_engine(settings)`` builds the async engine; for SQLite it turns on
     WAL, a busy timeout, foreign keys and NORMAL sync on every connection.
+    The ``sqlite3`` module begins a transaction only before the first
+    INSERT/UPDATE/DELETE (so reads stay cheap); a SAVEPOINT issued before that
+    would be the outermost transaction and its RELEASE would commit what the
+    outer rollback must undo, so a ``BEGIN`` is emitted first in that case.
     ``Database`` bundles the engine, the session factory and a write lock that
     serialises writers on SQLite (one writer per file) and is a no-op on Postgres.
 
@@ -44,6 +48,14 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+    @event.listens_for(engine.sync_engine, "savepoint")
+    def _on_savepoint(conn: Any, _name: str) -> None:
+        # The sqlite3 module opens a transaction only before INSERT/UPDATE/DELETE.
+        # A SAVEPOINT issued before any of those would itself be the outermost
+        # transaction, and its RELEASE would commit: open the real one first.
+        if not conn.connection.driver_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN")
 
 
 class Database:

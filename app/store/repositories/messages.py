@@ -3,18 +3,35 @@
 Inputs: an ``AsyncSession`` inside the caller's transaction and a tenant id.
 Outputs: ``Message`` rows (the summary plus parsed ``details``) and raw bytes.
 Order: ``seq`` is the arrival order; lists are newest first, waits oldest first.
+
+Writes on the ingest path are SQLAlchemy Core statements (no unit of work):
+``add_many`` inserts every summary row with one multi-row ``INSERT ...
+RETURNING id, seq`` and the raw bytes with one executemany, then sets ``seq``
+on the (transient) ``Message`` objects it was given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Column, Select, Table, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.store.models import Message, MessageRaw
+
+_MESSAGE: Table = Message.__table__  # type: ignore[assignment]
+_RAW: Table = MessageRaw.__table__  # type: ignore[assignment]
+# (attribute name, column) of every summary column the insert writes (all but seq).
+_INSERTED: list[tuple[str, Column[Any]]] = [
+    (attr.key, attr.columns[0])  # type: ignore[misc]
+    for attr in inspect(Message).column_attrs
+    if attr.key != "seq"
+]
+_INSERT_MESSAGES = insert(_MESSAGE).returning(_MESSAGE.c.id, _MESSAGE.c.seq)
+_INSERT_RAW = insert(_RAW)
 
 
 class MessageRepository:
@@ -29,11 +46,24 @@ class MessageRepository:
         return stmt
 
     async def add(self, message: Message, raw: bytes) -> Message:
-        """Insert the summary row and its raw bytes (flushes to assign ``seq``)."""
-        self.session.add(message)
-        await self.session.flush()
-        self.session.add(MessageRaw(message_seq=message.seq, data=raw))
+        """Insert the summary row and its raw bytes; sets ``message.seq``."""
+        await self.add_many([(message, raw)])
         return message
+
+    async def add_many(self, rows: Sequence[tuple[Message, bytes]]) -> None:
+        """Insert summary rows and their raw bytes (two statements; SQLAlchemy pages a
+        very large batch); sets each ``message.seq``. The messages stay transient:
+        they are not in the session."""
+        if not rows:
+            return
+        values = [_row_values(message) for message, _ in rows]
+        result = await self.session.execute(_INSERT_MESSAGES, values)
+        seqs: dict[str, int] = {row.id: row.seq for row in result}
+        for message, _ in rows:
+            message.seq = seqs[message.id]
+        await self.session.execute(
+            _INSERT_RAW, [{"message_seq": message.seq, "data": raw} for message, raw in rows]
+        )
 
     async def get(self, message_id: str) -> Message:
         row = (await self.session.execute(self._base().where(Message.id == message_id))).scalar()
@@ -149,3 +179,19 @@ class MessageRepository:
             return []
         stmt = self._base().where(Message.seq.in_(seqs)).order_by(Message.seq.asc())
         return list((await self.session.execute(stmt)).scalars())
+
+
+def _row_values(message: Message) -> dict[str, Any]:
+    """The insert parameters of a transient ``Message`` (a scalar column default fills,
+    on the object too, any attribute left unset)."""
+    state = message.__dict__
+    values: dict[str, Any] = {}
+    for key, column in _INSERTED:
+        if key in state:
+            values[column.key] = state[key]
+            continue
+        default = column.default
+        value = default.arg if default is not None and default.is_scalar else None  # type: ignore[attr-defined]
+        setattr(message, key, value)
+        values[column.key] = value
+    return values
