@@ -143,6 +143,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a worker holds a claimed delivery before others may reclaim it.",
     )
+    destination_concurrency: int = Field(
+        default=20,
+        ge=1,
+        description="Deliveries in flight to one remote destination (smarthost or MX domain), across all workers.",
+    )
     worker_batch: int = Field(default=50, ge=1, description="Deliveries claimed per round.")
     worker_concurrency: int = Field(
         default=20, ge=1, description="Destinations delivered to at once."

@@ -100,7 +100,11 @@ class Runtime:
             router=router,
             relay_match=RelayMatch(settings.relay_match),
         )
-        queue = Queue(db=db, lease_seconds=settings.delivery_lease)
+        queue = Queue(
+            db=db,
+            lease_seconds=settings.delivery_lease,
+            per_destination=settings.destination_concurrency,
+        )
         worker = DeliveryWorker(
             queue=queue,
             ingest=ingest,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,3 +292,79 @@ class BenchServer:
                 with contextlib.suppress(OSError, subprocess.SubprocessError):
                     _psql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- multi-process helpers
+# (added for bench/scale.py; nothing above depends on them)
+
+_PG_CLIENT_BACKEND = re.compile(r"\S+\(\d+\)|\[local\]")  # "host(port)" of a client session
+
+
+def create_pg_database(prefix: str = "mh_bench") -> str:
+    """CREATE a uniquely named database on the bench Postgres and return its name."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    """DROP the database (FORCE: closes leftover sessions); errors are swallowed."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all CPUs, from /proc/stat.
+
+    busy = user + nice + system + irq + softirq + steal; total adds idle and iowait.
+    Over an interval, busy / elapsed is the machine's load in cores (2.0 = both of 2 cores).
+    """
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields)
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = user + nice + system + irq + softirq + steal
+    return busy / tick, (busy + idle + iowait) / tick
+
+
+def postgres_cpu_seconds(database: str) -> dict[int, float]:
+    """CPU seconds so far of each local Postgres process that works for ``database``.
+
+    That is the client backends connected to ``database`` plus Postgres' own
+    background processes (postmaster, WAL writer, checkpointer, autovacuum, ...),
+    which are shared with any other database in use. Backends of other
+    databases are left out. Processes are found by scanning /proc (the server
+    must run on this machine); a process that ends between two readings loses
+    its share, so take readings while the pools are warm.
+    """
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            pid = int(entry.name)
+            if f" {database} " not in cmdline and _PG_CLIENT_BACKEND.search(cmdline):
+                continue  # a session of another database
+            found[pid] = proc_cpu_seconds(pid)
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while we looked
+    return found
+
+
+def changed_source_files() -> list[str] | None:
+    """Files under app/ and migrations/ that differ from HEAD (read-only git), or None."""
+    found: list[str] = []
+    for cmd in (
+        ["git", "diff-index", "--name-only", "HEAD", "--", "app", "migrations"],
+        ["git", "ls-files", "--others", "--exclude-standard", "--", "app", "migrations"],
+    ):
+        try:
+            done = subprocess.run(
+                cmd, cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        found.extend(line for line in done.stdout.splitlines() if line.strip())
+    return sorted(set(found))

@@ -6,9 +6,11 @@ SUMMARY
     ``claim`` leases due rows atomically: ``UPDATE ... WHERE id IN (SELECT ...
     FOR UPDATE SKIP LOCKED) RETURNING`` on Postgres; on SQLite the single
     writer lock gives the same guarantee. A row whose worker died is claimable
-    again once its lease expires. Fresh mail and retries are claimed in equal
-    shares, so a backlog of deferred mail never starves new mail (Postfix's
-    qmgr fairness). ``finish`` records an attempt's outcome only if the caller
+    again once its lease expires. Fresh mail and retries are claimed
+    alternately, so a backlog of deferred mail never starves new mail (Postfix's
+    qmgr fairness), and no more than ``per_destination`` deliveries to one
+    remote destination (the smarthost, or one MX domain) are in flight across
+    all workers (Postfix's default_destination_concurrency_limit). ``finish`` records an attempt's outcome only if the caller
     still holds the lease, and writes the state change and its events in the
     caller's transaction.
 
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.delivery.reply import Reply
@@ -32,6 +34,8 @@ from app.store.db import Database
 from app.store.models import Delivery, DeliveryEvent, Outbound, OutboundRaw
 
 ACTIVE = ("queued", "deferred")
+# pg advisory lock key serialising claims across workers ("MHCLAI").
+CLAIM_KEY = 0x4D48_434C_4149
 FINAL = ("delivered", "bounced", "expired", "held")
 
 
@@ -40,6 +44,28 @@ class Outcome:
     delivery: Delivery
     reply: Reply
     decision: Decision
+
+
+def destination_of(recipient: str, route: str) -> str | None:
+    """The remote a delivery connects to, for the per-destination limit (None: no limit)."""
+    if route == "relay":
+        return "relay"
+    if route == "mx":
+        return "mx:" + recipient.rpartition("@")[2].lower()
+    return None
+
+
+def _alternate(
+    first: list[tuple[str, str | None]], second: list[tuple[str, str | None]]
+) -> list[tuple[str, str | None]]:
+    """first[0], second[0], first[1], second[1], ... then the rest of the longer one."""
+    out: list[tuple[str, str | None]] = []
+    for i in range(max(len(first), len(second))):
+        if i < len(first):
+            out.append(first[i])
+        if i < len(second):
+            out.append(second[i])
+    return out
 
 
 def event(delivery_id: str, type_: str, at: datetime, reply: Reply | None = None) -> DeliveryEvent:
@@ -55,9 +81,10 @@ def event(delivery_id: str, type_: str, at: datetime, reply: Reply | None = None
 
 
 class Queue:
-    def __init__(self, *, db: Database, lease_seconds: float) -> None:
+    def __init__(self, *, db: Database, lease_seconds: float, per_destination: int = 20) -> None:
         self.db = db
         self.lease = timedelta(seconds=lease_seconds)
+        self.per_destination = per_destination
 
     @staticmethod
     async def enqueue(
@@ -77,6 +104,7 @@ class Queue:
             held = route == "held"
             delivery = Delivery(
                 id=str(uuid.uuid4()),
+                destination=destination_of(recipient, route),
                 tenant_id=outbound.tenant_id,
                 outbound_id=outbound.id,
                 recipient=recipient,
@@ -106,41 +134,64 @@ class Queue:
             or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
         )
 
-    async def _claim_some(
-        self, session: AsyncSession, *, owner: str, now: datetime, fresh: bool, limit: int
-    ) -> list[Delivery]:
-        if limit <= 0:
-            return []
+    async def _candidates(
+        self, session: AsyncSession, *, now: datetime, fresh: bool, limit: int
+    ) -> list[tuple[str, str | None]]:
+        """(id, destination) of due rows, oldest due first; locked (skipping locked) on PG."""
         pick = (
-            select(Delivery.id)
+            select(Delivery.id, Delivery.destination)
             .where(self._due(now), (Delivery.attempts == 0) if fresh else (Delivery.attempts > 0))
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(limit)
         )
         if not self.db.is_sqlite:
             pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(Delivery)
-            .where(Delivery.id.in_(pick.scalar_subquery()))
-            .values(lease_owner=owner, lease_expires_at=now + self.lease)
-            .returning(Delivery)
-            .execution_options(synchronize_session=False)
+        return [(row[0], row[1]) for row in await session.execute(pick)]
+
+    async def _in_flight(self, session: AsyncSession, now: datetime) -> dict[str, int]:
+        rows = await session.execute(
+            select(Delivery.destination, func.count())
+            .where(
+                Delivery.state.in_(ACTIVE),
+                Delivery.destination.is_not(None),
+                Delivery.lease_expires_at > now,
+            )
+            .group_by(Delivery.destination)
         )
-        return list((await session.execute(stmt)).scalars())
+        return {str(dest): int(count) for dest, count in rows.all()}
 
     async def claim(self, *, owner: str, limit: int, now: datetime) -> list[Delivery]:
-        """Lease up to ``limit`` due deliveries: half fresh, half retries, the rest from either."""
+        """Lease up to ``limit`` due deliveries, fresh and retried mail alternating, and no
+        more per remote destination than ``per_destination`` in flight across all workers.
+
+        On Postgres, claims are serialised by a transaction-level advisory lock, so the
+        in-flight count each claimer reads is exact; the claim itself is one short
+        transaction."""
         async with self.db.write() as session:
-            fresh = await self._claim_some(
-                session, owner=owner, now=now, fresh=True, limit=limit - limit // 2
+            if not self.db.is_sqlite:
+                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_KEY})
+            fresh = await self._candidates(session, now=now, fresh=True, limit=limit * 2)
+            retries = await self._candidates(session, now=now, fresh=False, limit=limit * 2)
+            in_flight = await self._in_flight(session, now)
+            chosen: list[str] = []
+            for delivery_id, destination in _alternate(fresh, retries):
+                if len(chosen) >= limit:
+                    break
+                if destination is not None:
+                    if in_flight.get(destination, 0) >= self.per_destination:
+                        continue
+                    in_flight[destination] = in_flight.get(destination, 0) + 1
+                chosen.append(delivery_id)
+            if not chosen:
+                return []
+            stmt = (
+                update(Delivery)
+                .where(Delivery.id.in_(chosen))
+                .values(lease_owner=owner, lease_expires_at=now + self.lease)
+                .returning(Delivery)
+                .execution_options(synchronize_session=False)
             )
-            retries = await self._claim_some(
-                session, owner=owner, now=now, fresh=False, limit=limit - len(fresh)
-            )
-            more = await self._claim_some(
-                session, owner=owner, now=now, fresh=True, limit=limit - len(fresh) - len(retries)
-            )
-        return [*fresh, *retries, *more]
+            return list((await session.execute(stmt)).scalars())
 
     async def next_wakeup(self) -> datetime | None:
         """When the earliest active delivery becomes due (or its lease runs out)."""

@@ -2,9 +2,10 @@
 
 SUMMARY
     ``DeliveryWorker.run()`` loops: claim due deliveries (leased, fair between
-    fresh and retried mail), group them by outbound message and destination
-    so recipients sharing a destination share one SMTP transaction, deliver
-    each group (concurrently, bounded), ask the pure retry policy what each
+    fresh and retried mail, limited per destination), group them by outbound
+    message and destination so recipients sharing a destination share one SMTP
+    transaction, and start each group as a task (at most ``concurrency`` run at
+    once; the loop goes on claiming while they run), ask the pure retry policy what each
     reply means, and record state + events in one transaction. When nothing is
     due it sleeps until the next due time, a queue event on the bus (new or
     changed deliveries), or ``worker_poll_interval``, whichever comes first.
@@ -27,6 +28,7 @@ CONFIGURATION PARAMETERS
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import uuid
@@ -41,7 +43,7 @@ from app.delivery.reply import Reply
 from app.delivery.retry import RetryPolicy, decide
 from app.delivery.transport import OutboundMail, Transport
 from app.errors import NotFound
-from app.events.bus import QUEUE_TOPIC, EventBus
+from app.events.bus import QUEUE_TOPIC, EventBus, Subscription
 from app.faults import FaultEngine, inbox_ids_for
 from app.ingest import Envelope, Ingest, publish_deliveries
 from app.mail import ParsedMessage
@@ -93,22 +95,34 @@ class DeliveryWorker:
         self.owner = f"{hostname}:{uuid.uuid4().hex[:12]}"
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending = 0
+        self._wake: Subscription | None = None
 
     # -- loop ------------------------------------------------------------------
     async def run(self) -> None:
+        """Claim and dispatch until stopped; in-flight deliveries finish before it returns.
+
+        Dispatching does not wait for deliveries to end: a stalled remote holds one
+        of ``concurrency`` slots, never the whole worker. At most ``2 * batch``
+        deliveries are claimed and unfinished at a time (the rest wait, unleased)."""
         log.info("delivery worker %s started", self.owner)
         with self.bus.subscribe(QUEUE_TOPIC) as wake:
+            self._wake = wake
             while not self._stopping.is_set():
+                room = 2 * self.batch - self._pending
                 try:
-                    if await self.run_once():
+                    if room > 0 and await self.dispatch(limit=min(self.batch, room)):
                         continue
-                    timeout = await self._idle_timeout()
+                    timeout = await self._idle_timeout() if room > 0 else self.poll_interval
                 except Exception:
                     log.exception("delivery round failed; retrying after the poll interval")
                     timeout = self.poll_interval
                 if not self._stopping.is_set():
-                    await wake.wait(timeout)
+                    await wake.wait(timeout)  # new work, a finished delivery, or due time
                     wake.drain()
+            await self._drain()
+            self._wake = None
         log.info("delivery worker %s stopped", self.owner)
 
     def stop(self) -> None:
@@ -121,19 +135,35 @@ class DeliveryWorker:
             return self.poll_interval
         return max(0.0, min(self.poll_interval, (due - utcnow()).total_seconds()))
 
-    async def run_once(self) -> int:
-        """Claim one batch and deliver it; returns how many deliveries were claimed."""
-        claimed = await self.queue.claim(owner=self.owner, limit=self.batch, now=utcnow())
-        if not claimed:
-            return 0
+    async def dispatch(self, *, limit: int) -> int:
+        """Claim up to ``limit`` due deliveries and start delivering them; returns the count."""
+        claimed = await self.queue.claim(owner=self.owner, limit=limit, now=utcnow())
         groups: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)
         for d in claimed:
             destination = d.recipient.rpartition("@")[2].lower() if d.route == "mx" else d.route
             groups[(d.outbound_id, d.route, destination)].append(d)
-        await asyncio.gather(
-            *(self._deliver_group(route, ds) for (_, route, _), ds in groups.items())
-        )
+        for (_, route, _), deliveries in groups.items():
+            self._pending += len(deliveries)
+            task = asyncio.create_task(self._deliver_group(route, deliveries))
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._finished, count=len(deliveries)))
         return len(claimed)
+
+    def _finished(self, task: asyncio.Task[None], *, count: int) -> None:
+        self._tasks.discard(task)
+        self._pending -= count
+        if self._wake is not None:
+            self._wake.kick()  # room for more work
+
+    async def _drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def run_once(self) -> int:
+        """Claim one batch and wait until it is delivered (tests and tools)."""
+        count = await self.dispatch(limit=self.batch)
+        await self._drain()
+        return count
 
     # -- one group -------------------------------------------------------------
     async def _deliver_group(self, route: str, deliveries: list[Delivery]) -> None:

@@ -50,11 +50,14 @@ class DeliveryUpdated:
 
     @property
     def topics(self) -> tuple[str, ...]:
-        return (f"delivery:{self.delivery_id}", f"tenant:{self.tenant_id}", QUEUE_TOPIC)
+        base = (f"delivery:{self.delivery_id}", f"tenant:{self.tenant_id}")
+        # Only work for a worker wakes workers (not their own "delivered" news).
+        return (*base, QUEUE_TOPIC) if self.state in ("queued", "deferred") else base
 
 
 QUEUE_TOPIC = "queue"
-"""Every delivery change is published here too: the worker's wake-up channel."""
+"""Deliveries that became queued or deferred are published here too: the workers'
+wake-up channel."""
 
 Event = MessageReceived | DeliveryUpdated
 

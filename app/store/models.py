@@ -171,6 +171,7 @@ class Delivery(Base):
     )
     recipient: Mapped[str] = mapped_column(String(320), index=True)
     route: Mapped[str] = mapped_column(String(16))  # local | relay | mx | held
+    destination: Mapped[str | None] = mapped_column(String(330), index=True)
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]

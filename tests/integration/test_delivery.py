@@ -3,6 +3,7 @@ relay rules and release, against real remote SMTP servers started on port 0."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.mail import parse_message
-from tests.support import Harness, RemoteServer, simple_mail, start_remote
+from tests.support import Harness, RemoteHandler, RemoteServer, simple_mail, start_remote
 
 
 @pytest.fixture
@@ -363,3 +364,69 @@ class TestRelayRules:
             "items"
         ]
         assert len(found) == 2
+
+
+class StallingRemote(RemoteHandler):
+    """Holds every DATA until released; records the most transactions in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most = 0
+        self.release = asyncio.Event()
+        self.changed = asyncio.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        async with self.changed:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            self.changed.notify_all()
+        await self.release.wait()
+        reply = await super().handle_DATA(server, session, envelope)
+        async with self.changed:
+            self.in_flight -= 1
+            self.changed.notify_all()
+        return reply
+
+
+class TestDestinationLimit:
+    @pytest.fixture
+    async def remote(self) -> AsyncIterator[RemoteServer]:
+        server = await start_remote(StallingRemote())
+        yield server
+        server.server.close()
+
+    @pytest.fixture
+    def settings_overrides(self, remote: RemoteServer) -> dict[str, Any]:
+        return {
+            "relay_url": f"smtp://127.0.0.1:{remote.port}",
+            "destination_concurrency": 2,
+            "worker_poll_interval": 0.5,
+        }
+
+    async def test_no_more_than_the_limit_in_flight_to_one_destination(
+        self, harness: Harness, remote: RemoteServer
+    ) -> None:
+        handler = remote.handler
+        assert isinstance(handler, StallingRemote)
+        sender = await harness.create_inbox()
+        sent = [await _send(harness, sender, to=[f"r{i}@remote.example"]) for i in range(6)]
+        async with handler.changed:
+            await asyncio.wait_for(handler.changed.wait_for(lambda: handler.in_flight == 2), 10)
+        # Two are stuck at the remote; the other four are due but must not be claimed.
+        queued = (await harness.http.get("/api/v1/deliveries", params={"state": "queued"})).json()
+        assert len(queued["items"]) == 6
+        async with harness.runtime.db.read() as session:
+            from sqlalchemy import func, select
+
+            from app.store.models import Delivery
+
+            leased = (
+                await session.execute(select(func.count()).where(Delivery.lease_owner.is_not(None)))
+            ).scalar()
+        assert leased == 2
+        handler.release.set()
+        for s in sent:
+            await _wait(harness, s["deliveries"][0]["id"], "delivered")
+        assert handler.most == 2
+        assert len(handler.received) == 6
