@@ -39,33 +39,29 @@ def _from(m: Message) -> AddressOut | None:
     return AddressOut(name=m.from_name, address=m.from_address or "")
 
 
+def _summary_fields(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "inbox_id": m.inbox_id,
+        "subject": m.subject,
+        "from_": _from(m),
+        "to": [_addr(a) for a in m.to],
+        "received_at": m.received_at,
+        "seen": m.seen,
+        "size": m.size,
+        "has_attachments": m.has_attachments,
+    }
+
+
 def summary_out(m: Message) -> MessageSummaryOut:
-    return MessageSummaryOut(
-        id=m.id,
-        inbox_id=m.inbox_id,
-        subject=m.subject,
-        from_=_from(m),
-        to=[_addr(a) for a in m.to],
-        received_at=m.received_at,
-        seen=m.seen,
-        size=m.size,
-        has_attachments=m.has_attachments,
-    )
+    return MessageSummaryOut(**_summary_fields(m))
 
 
 def message_out(m: Message) -> MessageOut:
     d = m.details
     date = d.get("date")
     return MessageOut(
-        id=m.id,
-        inbox_id=m.inbox_id,
-        subject=m.subject,
-        from_=_from(m),
-        to=[_addr(a) for a in m.to],
-        received_at=m.received_at,
-        seen=m.seen,
-        size=m.size,
-        has_attachments=m.has_attachments,
+        **_summary_fields(m),
         message_id=m.message_id_header,
         submission_id=m.submission_id,
         cc=[_addr(a) for a in d.get("cc", [])],
