@@ -105,6 +105,21 @@ class Settings(BaseSettings):
     wait_default_timeout: float = Field(default=30.0, gt=0)
     wait_max_timeout: float = Field(default=300.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
+    db_statement_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description="Postgres statement_timeout in seconds for every connection (0: none).",
+    )
+    retention_max_age: float = Field(
+        default=0,
+        ge=0,
+        description="Delete received messages older than this many seconds (0: keep).",
+    )
+    retention_max_per_inbox: int = Field(
+        default=0,
+        ge=0,
+        description="Keep at most this many newest messages per inbox (0: no limit).",
+    )
     janitor_interval: float = Field(
         default=30.0, gt=0, description="Seconds between housekeeping sweeps (expired inboxes)."
     )

@@ -1,5 +1,6 @@
-"""Housekeeping: deletes expired inboxes (and with them their messages), in batches,
-and trims SMTP session transcripts to the newest ``session_retention``.
+"""Housekeeping: deletes expired inboxes (and with them their messages), messages
+past the retention age or beyond the per-inbox count, in batches, and trims SMTP
+session transcripts to the newest ``session_retention``.
 
 SUMMARY
     ``Janitor.run()`` wakes every ``interval`` seconds (a timer is right for
@@ -12,7 +13,7 @@ SUMMARY
     0) when another process holds it. SQLite is single-process.
 
 CONFIGURATION PARAMETERS
-    janitor_interval, session_retention.
+    janitor_interval, session_retention, retention_max_age, retention_max_per_inbox.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import ColumnElement, delete, func, select, text
 
 from app.services.sessions import trim_sessions
 from app.store.db import Database
-from app.store.models import Inbox
+from app.store.models import Inbox, Message
 from app.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,21 @@ ADVISORY_KEY = 0x4D48_4A41_4E49  # "MHJANI"
 
 class Janitor:
     def __init__(
-        self, *, db: Database, interval: float, batch: int = 200, session_retention: int = 0
+        self,
+        *,
+        db: Database,
+        interval: float,
+        batch: int = 200,
+        session_retention: int = 0,
+        max_age: float = 0,
+        max_per_inbox: int = 0,
     ) -> None:
         self.db = db
         self.interval = interval
         self.batch = batch
         self.session_retention = session_retention
+        self.max_age = max_age
+        self.max_per_inbox = max_per_inbox
         self._stop = asyncio.Event()
 
     async def sweep(self) -> int:
@@ -60,6 +71,10 @@ class Janitor:
 
     async def _sweep(self) -> int:
         removed = await self._expire_inboxes()
+        aged = await self._delete_old_messages() if self.max_age > 0 else 0
+        capped = await self._cap_inboxes() if self.max_per_inbox > 0 else 0
+        if aged or capped:
+            log.info("janitor deleted %d old and %d over-quota messages", aged, capped)
         if self.session_retention > 0:
             trimmed = await trim_sessions(self.db, self.session_retention)
             if trimmed:
@@ -86,6 +101,57 @@ class Janitor:
                 break
         if removed:
             log.info("janitor removed %d expired inboxes", removed)
+        return removed
+
+    async def _delete_seqs(self, where: ColumnElement[bool]) -> int:
+        """Delete the messages matching ``where``, ``batch`` rows per transaction."""
+        removed = 0
+        while True:
+            async with self.db.write() as session:
+                seqs = list(
+                    (
+                        await session.execute(
+                            select(Message.seq).where(where).order_by(Message.seq).limit(self.batch)
+                        )
+                    ).scalars()
+                )
+                if seqs:
+                    await session.execute(delete(Message).where(Message.seq.in_(seqs)))
+            removed += len(seqs)
+            if len(seqs) < self.batch:
+                return removed
+
+    async def _delete_old_messages(self) -> int:
+        cutoff = utcnow() - timedelta(seconds=self.max_age)
+        return await self._delete_seqs(Message.received_at < cutoff)
+
+    async def _cap_inboxes(self) -> int:
+        async with self.db.read() as session:
+            over = list(
+                (
+                    await session.execute(
+                        select(Message.inbox_id)
+                        .group_by(Message.inbox_id)
+                        .having(func.count() > self.max_per_inbox)
+                    )
+                ).scalars()
+            )
+        removed = 0
+        for inbox_id in over:
+            async with self.db.read() as session:
+                threshold = (
+                    await session.execute(
+                        select(Message.seq)
+                        .where(Message.inbox_id == inbox_id)
+                        .order_by(Message.seq.desc())
+                        .offset(self.max_per_inbox)
+                        .limit(1)
+                    )
+                ).scalar()
+            if threshold is not None:
+                removed += await self._delete_seqs(
+                    (Message.inbox_id == inbox_id) & (Message.seq <= threshold)
+                )
         return removed
 
     async def run(self) -> None:

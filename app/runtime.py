@@ -164,6 +164,8 @@ class Runtime:
                 db=db,
                 interval=settings.janitor_interval,
                 session_retention=settings.session_retention,
+                max_age=settings.retention_max_age,
+                max_per_inbox=settings.retention_max_per_inbox,
             ),
             faults=faults,
             bridge=None

@@ -11,7 +11,7 @@ SUMMARY
     serialises writers on SQLite (one writer per file) and is a no-op on Postgres.
 
 CONFIGURATION PARAMETERS
-    database_url, data_dir, db_pool_size.
+    database_url, data_dir, db_pool_size, db_statement_timeout.
 """
 
 from __future__ import annotations
@@ -28,14 +28,25 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from app.config import Settings
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for ``url`` with the per-dialect settings Mailharness needs."""
+def create_engine(
+    url: str, *, pool_size: int = 10, statement_timeout: float | None = None
+) -> AsyncEngine:
+    """An async engine for ``url`` with the per-dialect settings Mailharness needs.
+
+    ``statement_timeout`` (seconds, Postgres) bounds every statement server-side."""
     if url.startswith("sqlite"):
         engine = _create_async_engine(url, connect_args={"timeout": 30})
         _sqlite_pragmas(engine)
         return engine
+    connect_args: dict[str, Any] = {}
+    if statement_timeout:
+        connect_args["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
     return _create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
 
 
@@ -69,7 +80,13 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(create_engine(settings.effective_database_url, pool_size=settings.db_pool_size))
+        return cls(
+            create_engine(
+                settings.effective_database_url,
+                pool_size=settings.db_pool_size,
+                statement_timeout=settings.db_statement_timeout,
+            )
+        )
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support import Harness, simple_mail
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -245,3 +247,43 @@ def test_http_listener_is_tcp_so_accepted_sockets_get_nodelay() -> None:
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"retention_max_per_inbox": 3}])
+async def test_janitor_keeps_the_newest_messages_per_inbox(harness: Harness) -> None:
+    a = await harness.create_inbox()
+    b = await harness.create_inbox()
+    for i in range(5):
+        await harness.send(
+            "x@example.com", [a["address"]], simple_mail(to=a["address"], subject=f"a{i}")
+        )
+    await harness.send("x@example.com", [b["address"]], simple_mail(to=b["address"], subject="b0"))
+    await harness.runtime.janitor.sweep()
+    kept = (await harness.http.get(f"/api/v1/inboxes/{a['id']}/messages")).json()["items"]
+    assert [m["subject"] for m in kept] == ["a4", "a3", "a2"]
+    assert (await harness.http.get(f"/api/v1/inboxes/{b['id']}")).json()["message_count"] == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"retention_max_age": 3600}])
+async def test_janitor_deletes_messages_past_the_retention_age(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.store.models import Message
+    from app.store.types import utcnow
+
+    inbox = await harness.create_inbox()
+    for subject in ("old", "new"):
+        await harness.send(
+            "x@example.com", [inbox["address"]], simple_mail(to=inbox["address"], subject=subject)
+        )
+    async with harness.runtime.db.write() as session:
+        await session.execute(
+            update(Message)
+            .where(Message.subject == "old")
+            .values(received_at=utcnow() - timedelta(hours=2))
+        )
+    await harness.runtime.janitor.sweep()
+    kept = (await harness.http.get(f"/api/v1/inboxes/{inbox['id']}/messages")).json()["items"]
+    assert [m["subject"] for m in kept] == ["new"]

@@ -153,3 +153,15 @@ async def test_only_one_janitor_sweeps_at_a_time(
     finally:
         await holder.close()
     assert (await a.http.get(f"/api/v1/inboxes/{inbox['id']}")).status_code == 404
+
+
+async def test_statement_timeout_bounds_every_statement(pg_url: str, tmp_path: Path) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    runtime = Runtime.build(make_settings(pg_url, tmp_path, db_statement_timeout=0.2))
+    try:
+        async with runtime.db.read() as session:
+            with pytest.raises(DBAPIError, match="statement timeout"):
+                await session.execute(text("SELECT pg_sleep(2)"))
+    finally:
+        await runtime.close()
