@@ -10,7 +10,9 @@ WHAT IT MEASURES
     2. Throughput, 2 processes: a fresh database again and two ``serve``
        processes on it (the second is started once the first is healthy, so
        the start-up migrations never race). The same total connections and
-       messages, split evenly: connection i talks to process i % 2.
+       messages, split evenly: connection i talks to process i % 2. For
+       reference, 1 process is also measured at 5 and 25 connections (one
+       process's share of the 2-process cells; not part of the ratio).
        Reported: msgs/s, the ratio 2p/1p per connection count, and per
        message the CPU of the servers (summed over processes), of Postgres
        (this database's sessions + Postgres' own background processes) and of
@@ -27,7 +29,7 @@ WHAT IT MEASURES
     before the first cell. Client, servers and Postgres share the machine.
 
 HOW TO RUN
-    .venv/bin/python bench/scale.py             # full counts (about 2-3 min here)
+    .venv/bin/python bench/scale.py             # full counts (about 2 min here)
     .venv/bin/python bench/scale.py --quick     # small counts, a smoke test
     Postgres: 127.0.0.1:5432, user postgres, trust auth, ``psql`` on PATH.
     Results: a table on stdout and bench/results/scale-postgres.json
@@ -45,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -79,6 +82,8 @@ from ingest import SIZES, _message_template, create_inbox, render, send_one, smt
 STORE = "postgres"
 INBOX_COUNT = 50
 CONNECTIONS = (10, 50)
+# 1 process only, for reference: each process's share of the 2-process cells (not in the ratio).
+REFERENCE_CONNECTIONS = (5, 25)
 PROCESS_COUNTS = (1, 2)
 HTTP_TIMEOUT = 30.0
 CELL_TIMEOUT = 120.0  # one throughput run, all connections
@@ -93,7 +98,7 @@ WARM_UP_CONNECTIONS = 10  # per process
 TARGET_RATIO = 1.6
 TARGET_WAKE_P99_MS = 50.0
 MACHINE_SATURATED = 0.9  # busy share of all cores above which the machine is "the limit"
-PROCESS_SATURATED = 0.9  # CPU share of one core above which a serve process is CPU-bound
+PROCESS_SATURATED = 0.85  # a serve process at this share of one core is CPU-bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,7 +533,8 @@ async def bench_configuration(
         ]
         await warm_up(servers, template, recipients)
         cells = []
-        for connections in CONNECTIONS:
+        connections_list = CONNECTIONS if processes > 1 else CONNECTIONS + REFERENCE_CONNECTIONS
+        for connections in sorted(connections_list):
             cell = await measure_cell(
                 servers,
                 database,
@@ -589,7 +595,8 @@ def analyse(report: dict[str, Any]) -> dict[str, Any]:
     scaling = []
     for conns in CONNECTIONS:
         one, two = cell_of(report, 1, conns), cell_of(report, 2, conns)
-        ratio = two["msgs_per_s"] / one["msgs_per_s"] if one["msgs_per_s"] else 0.0
+        rate1 = one["msgs_per_s"] or math.nan
+        ratio = two["msgs_per_s"] / rate1
         entry: dict[str, Any] = {"connections": conns, "ratio_2p_1p": round(ratio, 3)}
         for label, cell in (("1p", one), ("2p", two)):
             busy, per_msg = cell["cpu"]["cores_busy"], cell["cpu"]["ms_per_msg"]
@@ -607,6 +614,17 @@ def analyse(report: dict[str, Any]) -> dict[str, Any]:
                 "machine_limited": machine_limited,
                 "process_limited": process_limited,
             }
+        # The most the cores allow, relative to 1 process: at 2p's CPU cost per message,
+        # and at 1p's (i.e. if a second process added no CPU per message at all).
+        entry["ratio_cap_at_2p_cost"] = round(entry["2p"]["cpu_ceiling_msgs_per_s"] / rate1, 3)
+        entry["ratio_cap_at_1p_cost"] = round(entry["1p"]["cpu_ceiling_msgs_per_s"] / rate1, 3)
+        # The CPU per message of one process carrying the same share (conns / 2) alone.
+        half = cell_of(report, 1, conns // 2)["cpu"]["ms_per_msg"]
+        entry["same_share_1p_ms_per_msg"] = {
+            "connections": conns // 2,
+            "servers": half["servers"],
+            "postgres": half["postgres"],
+        }
         scaling.append(entry)
     return {"scaling": scaling}
 
@@ -629,6 +647,11 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for name, value, op, target in checks
     ]
+
+
+def one_ms(report: dict[str, Any], processes: int, connections: int) -> str:
+    ms = cell_of(report, processes, connections)["cpu"]["ms_per_msg"]
+    return f"{ms['servers']:.2f}+{ms['postgres']:.2f}"
 
 
 def pct(cores: float) -> str:
@@ -672,14 +695,20 @@ def print_report(report: dict[str, Any]) -> None:
             rates = [r["msgs_per_s"] for r in c["runs"]]
             ms, busy, d = c["cpu"]["ms_per_msg"], c["cpu"]["cores_busy"], c["data_reply"]
             each = "/".join(pct(x) for x in busy["per_server"]) if c["processes"] > 1 else "-"
+            ref = c["connections"] in REFERENCE_CONNECTIONS
+            conns = f"{c['connections']}{'*' if ref else ''}"
             out(
-                f"{c['processes']:>5} {c['connections']:>5} {c['accepted']:>6} {c['errors']:>3} "
+                f"{c['processes']:>5} {conns:>5} {c['accepted']:>6} {c['errors']:>3} "
                 f"{c['msgs_per_s']:>7.1f} {f'{min(rates):.0f}-{max(rates):.0f}':>13} | "
                 f"{d['p50_ms']:>8.2f} {d['p99_ms']:>7.2f} | "
                 f"{ms['servers']:>10.2f} {ms['postgres']:>5.2f} {ms['client']:>5.2f} | "
                 f"{pct(busy['servers']):>9} {each:>11} {pct(busy['postgres']):>5} "
                 f"{pct(busy['client']):>5} {pct(busy['other']):>6} {pct(busy['machine']):>8}"
             )
+    out(
+        f"  * 1 process at {' and '.join(map(str, REFERENCE_CONNECTIONS))} connections: "
+        "the per-process share of the 2-process cells, for reference (not in the ratio)"
+    )
     two = next(c for c in report["configurations"] if c["processes"] == 2)
     out()
     out("Balance, 2 processes (per run: msgs accepted by A/B, and start -> last 250 of each)")
@@ -710,6 +739,17 @@ def print_report(report: dict[str, Any]) -> None:
                 f"CPU-bound ceiling {e['cpu_ceiling_msgs_per_s']:.0f} msgs/s, reached "
                 f"{e['share_of_ceiling']:.0%}; {'; '.join(limits) or 'no CPU limit reached'}"
             )
+        half = s["same_share_1p_ms_per_msg"]
+        out(
+            f"      CPU ms/msg servers+pg: 1p x{s['connections']} "
+            f"{one_ms(report, 1, s['connections'])}, 1p x{half['connections']} (one process's "
+            f"share alone) {half['servers']:.2f}+{half['postgres']:.2f}, 2p x{s['connections']} "
+            f"{one_ms(report, 2, s['connections'])}"
+        )
+        out(
+            f"      most {cpus} cores allow: {s['ratio_cap_at_2p_cost']:.2f}x at the 2p CPU cost "
+            f"per message, {s['ratio_cap_at_1p_cost']:.2f}x even if 2p cost no more than 1p"
+        )
     out()
     out(
         f"Wait wake-up, 2 processes (250 reply -> /wait response read; "
