@@ -430,13 +430,14 @@ class Ingest:
             size=len(raw),
             created_at=now,
         )
-        return await Queue.enqueue(
+        enqueued = await Queue.enqueue(
             session,
             outbound=outbound,
             raw=raw,
             routes=[(r, self.router.route(r)) for r in onward],
             now=now,
         )
+        return enqueued.deliveries
 
     async def _inboxes(
         self, repo: InboxRepository, found: dict[str, Inbox], recipients: list[str]

@@ -24,8 +24,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.delivery.reply import Reply
@@ -37,6 +38,17 @@ ACTIVE = ("queued", "deferred")
 # pg advisory lock key serialising claims across workers ("MHCLAI").
 CLAIM_KEY = 0x4D48_434C_4149
 FINAL = ("delivered", "bounced", "expired", "held")
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    deliveries: list[Delivery]
+    events: dict[str, list[DeliveryEvent]]
+
+
+def _columns(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Column values of a (transient) ORM object, for a Core INSERT."""
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns if c.key not in skip}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,38 +106,44 @@ class Queue:
         raw: bytes,
         routes: Sequence[tuple[str, str]],
         now: datetime,
-    ) -> list[Delivery]:
-        """Add the outbound message and a delivery per (recipient, route); flushes."""
-        session.add(outbound)
-        await session.flush()  # the parent row first: no ORM relationships order the inserts
-        session.add(OutboundRaw(outbound_id=outbound.id, data=raw))
-        deliveries = []
-        for recipient, route in routes:
-            held = route == "held"
-            delivery = Delivery(
+    ) -> Enqueued:
+        """Insert the outbound message, its bytes, a delivery per (recipient, route) and
+        their first events: four plain INSERTs in the caller's transaction."""
+        deliveries = [
+            Delivery(
                 id=str(uuid.uuid4()),
                 destination=destination_of(recipient, route),
                 tenant_id=outbound.tenant_id,
                 outbound_id=outbound.id,
                 recipient=recipient,
                 route=route,
-                state="held" if held else "queued",
+                state="held" if route == "held" else "queued",
                 attempts=0,
-                next_attempt_at=None if held else now,
+                next_attempt_at=None if route == "held" else now,
                 last_response=None,
+                lease_owner=None,
+                lease_expires_at=None,
                 dsn_sent=False,
                 created_at=now,
                 updated_at=now,
             )
-            deliveries.append(delivery)
-            session.add(delivery)
-        await session.flush()
+            for recipient, route in routes
+        ]
+        events: dict[str, list[DeliveryEvent]] = {}
         for d in deliveries:
-            session.add(event(d.id, "queued", now))
+            events[d.id] = [event(d.id, "queued", now)]
             if d.state == "held":
                 held_reply = Reply(None, None, "outbound relay is off; nothing left this machine")
-                session.add(event(d.id, "held", now, held_reply))
-        return deliveries
+                events[d.id].append(event(d.id, "held", now, held_reply))
+        await session.execute(insert(Outbound).values(_columns(outbound)))
+        await session.execute(insert(OutboundRaw).values(outbound_id=outbound.id, data=raw))
+        if deliveries:
+            await session.execute(insert(Delivery), [_columns(d) for d in deliveries])
+            await session.execute(
+                insert(DeliveryEvent),
+                [_columns(e, skip=("seq",)) for es in events.values() for e in es],
+            )
+        return Enqueued(deliveries=deliveries, events=events)
 
     def _due(self, now: datetime) -> ColumnElement[bool]:
         return and_(

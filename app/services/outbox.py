@@ -153,18 +153,15 @@ class Outbox:
             created_at=now,
         )
         async with self.db.write() as session:
-            deliveries = await Queue.enqueue(
+            enqueued = await Queue.enqueue(
                 session,
                 outbound=outbound,
                 raw=raw,
                 routes=[(r, self.router.route(r)) for r in recipients],
                 now=now,
             )
-            events = await DeliveryRepository(session, self.tenant_id).events(
-                [d.id for d in deliveries]
-            )
-        publish_deliveries(self.bus, deliveries, inbox_id=inbox_id)
-        return outbound_out(outbound, deliveries, events)
+        publish_deliveries(self.bus, enqueued.deliveries, inbox_id=inbox_id)
+        return outbound_out(outbound, enqueued.deliveries, enqueued.events)
 
     # -- read ------------------------------------------------------------------
     async def get_outbound(self, outbound_id: str) -> OutboundOut:
