@@ -65,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("worker", help="run only the delivery worker")
     sub.add_parser("migrate", help="apply database migrations")
+    keys_p = sub.add_parser("keys", help="manage API keys (each key is a tenant)")
+    keys_sub = keys_p.add_subparsers(dest="keys_command", required=True)
+    create_p = keys_sub.add_parser("create", help="create a key; prints it alone on the last line")
+    create_p.add_argument("--name", required=True)
+    keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    revoke_p = keys_sub.add_parser("revoke", help="revoke a key by name or id (effective at once)")
+    revoke_p.add_argument("name_or_id")
     openapi_p = sub.add_parser("openapi", help="write the OpenAPI document")
     openapi_p.add_argument("--output", default="openapi/openapi.json")
     openapi_p.add_argument("--check", action="store_true")
@@ -91,12 +98,44 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(upgrade(settings.effective_database_url))
         logging.getLogger(__name__).info("migrated %s", _redact(settings.effective_database_url))
         return 0
+    if args.command == "keys":
+        return asyncio.run(_keys(settings, args))
     from app.server import run_worker, serve
 
     if args.command == "worker":
         asyncio.run(run_worker(settings))
     else:
         asyncio.run(serve(settings, worker=not args.no_worker))
+    return 0
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from app.errors import MailharnessError
+    from app.services.keys import Keys
+    from app.store.db import Database
+    from app.store.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.effective_database_url)
+    db = Database.from_settings(settings)
+    keys = Keys(db=db, admin_key=settings.admin_key)
+    out = sys.stdout
+    try:
+        if args.keys_command == "create":
+            info, key = await keys.create(args.name)
+            out.write(f"created key {info.name} ({info.id}); it is shown only once:\n{key}\n")
+        elif args.keys_command == "list":
+            for k in await keys.list():
+                state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+                out.write(f"{k.id}  {k.name}  {k.prefix}...  {state}\n")
+        else:
+            info = await keys.revoke(args.name_or_id)
+            out.write(f"revoked key {info.name} ({info.id})\n")
+    except MailharnessError as exc:
+        sys.stderr.write(f"mailharness keys: {exc.detail}\n")
+        return 1
+    finally:
+        await db.close()
     return 0
 
 

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     )
     wait_default_timeout: float = Field(default=30.0, gt=0)
     wait_max_timeout: float = Field(default=300.0, gt=0)
+    admin_key: str | None = Field(
+        default=None,
+        description="Key that manages API keys over /api/v1/keys; setting it turns key mode on.",
+    )
     db_pool_size: int = Field(default=10, ge=1)
     db_statement_timeout: float = Field(
         default=30.0,

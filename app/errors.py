@@ -1,6 +1,7 @@
 """The one exception tree of Mailharness, and how each maps to HTTP and SMTP.
 
     MailharnessError                 base; ``code`` is the machine code in API errors
+    ├── Unauthorized                 missing, unknown or revoked key  401
     ├── NotFound                     unknown or foreign id            404 / 550 5.1.1
     ├── Conflict                     address taken, state mismatch    409
     │   ├── MailArrived              a quiet window was broken        409 (+ items)
@@ -31,6 +32,13 @@ class MailharnessError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.detail!r})"
+
+
+class Unauthorized(MailharnessError):
+    """A valid API key is required (Authorization: Bearer <key> or X-API-Key)."""
+
+    code = "unauthorized"
+    http_status = 401
 
 
 class NotFound(MailharnessError):

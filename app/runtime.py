@@ -35,6 +35,7 @@ from app.events.waiters import WaitService
 from app.faults import FaultEngine
 from app.ingest import Ingest
 from app.janitor import Janitor
+from app.services.keys import Keys
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
 from app.services.rules import Rules
@@ -185,6 +186,9 @@ class Runtime:
             router=self.router,
             domain=self.settings.domains[0],
         )
+
+    def keys(self) -> Keys:
+        return Keys(db=self.db, admin_key=self.settings.admin_key)
 
     def rules(self, tenant_id: str) -> Rules:
         return Rules(db=self.db, engine=self.faults, tenant_id=tenant_id)

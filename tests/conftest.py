@@ -36,6 +36,7 @@ PG_SERVER = os.environ.get(
 )
 T = TypeVar("T")
 TABLES_TO_EMPTY = [
+    "api_key",
     "smtp_session_inbox",
     "smtp_session",
     "fault_rule",

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.api import errors
-from app.api.routers import health, inboxes, messages, outbound, rules, sessions, waits
+from app.api.routers import health, inboxes, keys, messages, outbound, rules, sessions, waits
 from app.runtime import Runtime
 
 log = logging.getLogger("app.http")
@@ -77,6 +77,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         waits.router,
         outbound.router,
         rules.router,
+        keys.router,
         sessions.router,
     ):
         app.include_router(router)

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from app.config import DEFAULT_TENANT_ID
+from app.errors import Unauthorized
 from app.runtime import Runtime
+from app.services.keys import Keys
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
 from app.services.rules import Rules
@@ -22,9 +24,42 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_tenant_id() -> str:
-    """Open mode: every caller is the default tenant (API keys map to tenants later)."""
-    return DEFAULT_TENANT_ID
+def presented_key(request: Request) -> str | None:
+    """The key of ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    key = request.headers.get("x-api-key", "").strip()
+    return key or None
+
+
+async def get_tenant_id(request: Request, runtime: RuntimeDep) -> str:
+    """The caller's tenant: the key's own, the default one for the admin key, or the
+    default one in open mode (no keys configured). 401 otherwise."""
+    keys = runtime.keys()
+    presented = presented_key(request)
+    if presented is None:
+        if await keys.keyed_mode():
+            raise Unauthorized()
+        return DEFAULT_TENANT_ID
+    if keys.is_admin(presented):
+        return DEFAULT_TENANT_ID
+    tenant = await keys.tenant_for(presented)
+    if tenant is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return tenant
+
+
+def require_admin(request: Request, runtime: RuntimeDep) -> Keys:
+    keys = runtime.keys()
+    presented = presented_key(request)
+    if presented is None or not keys.is_admin(presented):
+        raise Unauthorized("managing keys needs the admin key (MAILHARNESS_ADMIN_KEY)")
+    return keys
+
+
+AdminDep = Annotated[Keys, Depends(require_admin)]
 
 
 TenantDep = Annotated[str, Depends(get_tenant_id)]

@@ -265,3 +265,17 @@ class SmtpSessionInbox(Base):
     inbox_id: Mapped[str] = mapped_column(
         ForeignKey("inbox.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class ApiKey(Base):
+    """An API key: one tenant each. Only the SHA-256 of the key is stored."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
