@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     )
     wait_default_timeout: float = Field(default=30.0, gt=0)
     wait_max_timeout: float = Field(default=300.0, gt=0)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (comma-separated); none by default.",
+    )
+    require_keys: bool = Field(
+        default=False, description="Refuse to start unless API keys (or an admin key) exist."
+    )
     admin_key: str | None = Field(
         default=None,
         description="Key that manages API keys over /api/v1/keys; setting it turns key mode on.",
@@ -183,6 +190,13 @@ class Settings(BaseSettings):
             if value.strip().startswith("["):
                 return json.loads(value)
             return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("domains")

@@ -125,12 +125,12 @@ class Services:
         await self.runtime.close()
 
 
-def warn_if_exposed(host: str) -> None:
+def warn_if_exposed(host: str, keyed: bool = False) -> None:
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if not loopback:
+    if not loopback and not keyed:
         log.warning(
             "OPEN MODE on %s: no API keys are configured and the harness is reachable "
             "from the network; anyone who can connect can read all mail",
@@ -150,8 +150,14 @@ async def serve(settings: Settings, *, worker: bool = True) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await upgrade(settings.effective_database_url)
     runtime = Runtime.build(settings)
+    if settings.require_keys and not await runtime.keys().keyed_mode():
+        await runtime.close()
+        raise SystemExit(
+            "MAILHARNESS_REQUIRE_KEYS is set but no API key exists: "
+            "run `mailharness keys create --name NAME` or set MAILHARNESS_ADMIN_KEY"
+        )
     services = Services(runtime, worker=worker)
-    warn_if_exposed(settings.host)
+    warn_if_exposed(settings.host, keyed=await runtime.keys().keyed_mode())
     stop = _stop_on_signals()
     try:
         await services.start()

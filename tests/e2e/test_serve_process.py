@@ -93,3 +93,19 @@ async def test_serve_process_end_to_end(db_url: str, tmp_path: Path) -> None:
     assert "http POST /api/v1/inboxes 201" in text
     assert "stopped" in text
     assert "Sign in with" not in text  # never a body in the logs
+
+
+async def test_serve_refuses_to_start_without_keys_when_required(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "MAILHARNESS_DATA_DIR": str(tmp_path),
+        "MAILHARNESS_REQUIRE_KEYS": "1",
+        "MAILHARNESS_HTTP_PORT": str(_free_port()),
+        "MAILHARNESS_SMTP_PORT": str(_free_port()),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "serve", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode != 0
+    assert b"MAILHARNESS_REQUIRE_KEYS" in err

@@ -287,3 +287,39 @@ async def test_janitor_deletes_messages_past_the_retention_age(harness: Harness)
     await harness.runtime.janitor.sweep()
     kept = (await harness.http.get(f"/api/v1/inboxes/{inbox['id']}/messages")).json()["items"]
     assert [m["subject"] for m in kept] == ["new"]
+
+
+async def test_security_headers_and_sandboxed_html(harness: Harness) -> None:
+    inbox = await harness.create_inbox()
+    raw = (
+        b"From: a@example.com\r\nTo: " + inbox["address"].encode() + b"\r\nSubject: html\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Hi</p><script>alert(1)</script>\r\n"
+    )
+    await harness.send("a@example.com", [inbox["address"]], raw)
+    msg = (await harness.http.get(f"/api/v1/inboxes/{inbox['id']}/wait")).json()["items"][0]
+    api = await harness.http.get(f"/api/v1/messages/{msg['id']}")
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert api.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in api.headers["content-security-policy"]
+    html = await harness.http.get(f"/api/v1/messages/{msg['id']}/html")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    csp = html.headers["content-security-policy"]
+    assert "sandbox" in csp and "script-src" not in csp and "default-src 'none'" in csp
+    assert html.headers["x-frame-options"] == "SAMEORIGIN"
+    assert "access-control-allow-origin" not in api.headers  # CORS off by default
+    await harness.send("a@example.com", [inbox["address"]], simple_mail(to=inbox["address"]))
+    plain = (await harness.http.get("/api/v1/messages", params={"q": "hi there"})).json()["items"][
+        0
+    ]
+    assert (await harness.http.get(f"/api/v1/messages/{plain['id']}/html")).status_code == 404
+
+
+@pytest.mark.parametrize("settings_overrides", [{"cors_origins": "https://qa.example"}])
+async def test_cors_when_configured(harness: Harness) -> None:
+    resp = await harness.http.options(
+        "/api/v1/inboxes",
+        headers={"Origin": "https://qa.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert resp.headers["access-control-allow-origin"] == "https://qa.example"
+    other = await harness.http.get("/api/v1/inboxes", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from app.api.deps import CursorQ, LimitQ, MailboxDep
 from app.api.schemas.common import ErrorOut, Page
 from app.api.schemas.messages import MessageOut, MessagePatch, MessageSummaryOut
+from app.errors import NotFound
 
 router = APIRouter(tags=["messages"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
@@ -61,6 +62,30 @@ async def get_message(message_id: str, mailbox: MailboxDep) -> MessageOut:
 async def get_raw(message_id: str, mailbox: MailboxDep) -> Response:
     """The bytes exactly as received over SMTP."""
     return Response(content=await mailbox.raw(message_id), media_type="message/rfc822")
+
+
+HTML_CSP = (
+    "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; "
+    "font-src data:; frame-ancestors 'self'; sandbox"
+)
+
+
+@router.get(
+    "/api/v1/messages/{message_id}/html",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, **NOT_FOUND},
+)
+async def get_html(message_id: str, mailbox: MailboxDep) -> Response:
+    """The message's HTML body, served so it cannot run scripts or load anything remote
+    (CSP sandbox without scripts, no network sources); 404 when it has none."""
+    message = await mailbox.get_message(message_id)
+    if message.html is None:
+        raise NotFound(f"message {message_id} has no HTML body")
+    return Response(
+        content=message.html,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": HTML_CSP, "X-Frame-Options": "SAMEORIGIN"},
+    )
 
 
 @router.get(
