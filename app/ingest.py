@@ -89,6 +89,11 @@ class Envelope:
     helo: str | None = None
     tls: bool = False
     authenticated: str | None = None
+    # The tenant of an SMTP AUTH with an API key: catch-all inboxes and relayed mail
+    # belong to it. ``may_relay``: the submission may be relayed onward (authenticated,
+    # or open mode on loopback) -- never an open relay.
+    tenant_id: str | None = None
+    may_relay: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -244,7 +249,7 @@ class Ingest:
         repo = InboxRepository(session, None)
         recipients = _recipients(envelope)
         found = await repo.find_by_addresses(recipients)
-        inboxes = await self._inboxes(repo, found, recipients)
+        inboxes = await self._inboxes(repo, found, recipients, envelope.tenant_id)
         messages = [build_message(parsed, raw, envelope, inbox, submission_id) for inbox in inboxes]
         await MessageRepository(session, None).add_many([(m, raw) for m in messages])
         return messages
@@ -356,7 +361,7 @@ class Ingest:
         rows: list[tuple[Message, bytes]] = []
         for job in jobs:
             try:
-                inboxes = await self._inboxes(repo, found, job.recipients)
+                inboxes = await self._inboxes(repo, found, job.recipients, job.envelope.tenant_id)
             except (NotFound, Conflict) as exc:  # this job only; nothing of it was written
                 job.error = exc
                 continue
@@ -407,7 +412,7 @@ class Ingest:
     ) -> list[Delivery]:
         """Queue the recipients a relay rule sends onward (never harness-domain ones:
         those were just stored in their inbox)."""
-        if not self.relay_match:
+        if not self.relay_match or not envelope.may_relay:
             return []
         onward = [
             r
@@ -419,7 +424,7 @@ class Ingest:
         now = utcnow()
         outbound = Outbound(
             id=str(uuid.uuid4()),
-            tenant_id=DEFAULT_TENANT_ID,
+            tenant_id=envelope.tenant_id or DEFAULT_TENANT_ID,
             inbox_id=None,
             source="relay",
             source_message_id=None,
@@ -440,7 +445,11 @@ class Ingest:
         return enqueued.deliveries
 
     async def _inboxes(
-        self, repo: InboxRepository, found: dict[str, Inbox], recipients: list[str]
+        self,
+        repo: InboxRepository,
+        found: dict[str, Inbox],
+        recipients: list[str],
+        tenant_id: str | None,
     ) -> list[Inbox]:
         """The inbox of each recipient, from ``found`` (which gains any catch-all made)."""
         inboxes: list[Inbox] = []
@@ -449,14 +458,16 @@ class Ingest:
             if inbox is None:
                 if self.strict:
                     raise NotFound(f"no inbox for {address}")
-                inbox = found[address] = await self._create_catch_all(repo, address)
+                inbox = found[address] = await self._create_catch_all(
+                    repo, address, tenant_id or DEFAULT_TENANT_ID
+                )
             inboxes.append(inbox)
         return inboxes
 
-    async def _create_catch_all(self, repo: InboxRepository, address: str) -> Inbox:
+    async def _create_catch_all(self, repo: InboxRepository, address: str, tenant_id: str) -> Inbox:
         try:
             return await repo.create(
-                inbox_id=str(uuid.uuid4()), address=address, tenant_id=DEFAULT_TENANT_ID
+                inbox_id=str(uuid.uuid4()), address=address, tenant_id=tenant_id
             )
         except Conflict:
             # Another transaction created it a moment ago: use that one.

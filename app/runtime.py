@@ -13,6 +13,7 @@ SUMMARY
 from __future__ import annotations
 
 import functools
+import ipaddress
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,13 @@ from app.smtp.server import SmtpServer
 from app.smtp.tls import server_context
 from app.smtp.transcript import Transcript
 from app.store.db import Database
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def build_transports(
@@ -132,6 +140,8 @@ class Runtime:
                 strict=settings.smtp_strict,
                 faults=faults,
                 max_recipients=settings.smtp_max_recipients,
+                keys=Keys(db=db, admin_key=settings.admin_key),
+                loopback=is_loopback(settings.host),
             ),
             host=settings.host,
             port=settings.smtp_port,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import socket
@@ -25,7 +24,7 @@ import uvicorn
 
 from app.api.app import create_app
 from app.config import Settings
-from app.runtime import Runtime
+from app.runtime import Runtime, is_loopback
 from app.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -126,11 +125,7 @@ class Services:
 
 
 def warn_if_exposed(host: str, keyed: bool = False) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback and not keyed:
+    if not is_loopback(host) and not keyed:
         log.warning(
             "OPEN MODE on %s: no API keys are configured and the harness is reachable "
             "from the network; anyone who can connect can read all mail",

@@ -40,6 +40,7 @@ from app.addresses import valid_address
 from app.errors import NotFound, StoreUnavailable
 from app.faults import FaultEngine, Stage, inbox_ids_for
 from app.ingest import Envelope, Ingest
+from app.services.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,18 @@ class IntakeHandler:
         strict: bool,
         faults: FaultEngine | None = None,
         max_recipients: int = 100,
+        keys: Keys | None = None,
+        loopback: bool = True,
     ) -> None:
         self.ingest = ingest
         self.strict = strict
         self.faults = faults
         self.max_recipients = max_recipients
+        self.keys = keys  # HarnessSMTP checks AUTH passwords against these in key mode
+        self.loopback = loopback
+
+    async def _keyed(self) -> bool:
+        return self.keys is not None and await self.keys.keyed_mode()
 
     async def _fault(
         self,
@@ -207,6 +215,20 @@ class IntakeHandler:
             if not known:
                 log.info("smtp rejected client=%s stage=rcpt code=550", _peer_host(session.peer))
                 return f"550 5.1.1 <{address}>: Recipient address rejected: no such inbox"
+        if not session.authenticated and await self._keyed():
+            # Key mode: unauthenticated mail only reaches inboxes that exist; a new
+            # (catch-all) inbox needs an AUTH with the key of its tenant.
+            try:
+                known = await self.ingest.known_recipient(address)
+            except Exception:
+                log.exception("smtp rcpt lookup failed")
+                return "451 4.3.0 Temporary lookup failure, try again later"
+            if not known:
+                log.info(
+                    "smtp rejected client=%s stage=rcpt code=550 reason=auth",
+                    _peer_host(session.peer),
+                )
+                return f"550 5.7.1 <{address}>: no such inbox; authenticate to create one"
         faulted = await self._fault(
             server, "rcpt", sender=_sender(envelope.mail_from), recipients=[address]
         )
@@ -225,6 +247,10 @@ class IntakeHandler:
             helo=session.host_name,
             tls=session.ssl is not None,
             authenticated=auth_user(session),
+            tenant_id=getattr(session, "tenant_id", None),
+            # Never an open relay: only authenticated submissions are relayed onward,
+            # except in open mode on loopback, where everyone is local anyway.
+            may_relay=bool(session.authenticated) or (self.loopback and not await self._keyed()),
         )
         faulted = await self._fault(
             server, "data", sender=env.mail_from, recipients=list(env.rcpt_to)

@@ -58,7 +58,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, AnyStr, cast
 
-from aiosmtpd.smtp import SMTP, Session, TLSSetupException
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session, TLSSetupException
 
 from app import __version__
 from app.smtp.handler import Authenticator, IntakeHandler, auth_user
@@ -162,6 +162,8 @@ class ConnectionGate:
 class _Session(Session):
     """aiosmtpd's session without the deprecation warning logged on every AUTH
     (``smtp_AUTH`` still sets the legacy ``login_data``)."""
+
+    tenant_id: str | None = None  # set by an AUTH with an API key
 
     @property
     def login_data(self) -> Any:
@@ -331,6 +333,39 @@ class HarnessSMTP(SMTP):
             await self.push("503 5.5.1 TLS already active")
             return
         await super().smtp_STARTTLS(arg)
+
+    # -- AUTH with API keys -----------------------------------------------------
+    # aiosmtpd's authenticator is synchronous; a key check needs the store. So the
+    # built-in PLAIN/LOGIN decoders run as usual, the secret is held for the length
+    # of one call only, and the key is then checked asynchronously here.
+    _secret: bytes | None = None
+
+    def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            self._secret = auth_data.password
+        result: AuthResult = super()._authenticate(mechanism, auth_data)
+        return result
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> Any:
+        return await self._check_key(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> Any:
+        return await self._check_key(await super().auth_LOGIN(_, args))
+
+    async def _check_key(self, result: Any) -> Any:
+        secret, self._secret = self._secret, None
+        keys = getattr(self.event_handler, "keys", None)
+        if not isinstance(result, AuthResult) or not result.success or keys is None:
+            return result
+        if secret is None or not await keys.keyed_mode():
+            return result  # open mode: any credentials, no tenant
+        tenant = await keys.tenant_for(secret.decode("utf-8", "replace"))
+        if tenant is None:
+            log.info("smtp auth refused: not a valid API key")
+            return AuthResult(success=False, handled=False)  # 535 5.7.8
+        assert isinstance(self.session, _Session)
+        self.session.tenant_id = tenant
+        return result
 
     async def smtp_AUTH(self, arg: str) -> None:
         if self.in_transaction:  # RFC 4954 4: not during a mail transaction

@@ -129,3 +129,91 @@ async def test_admin_key_manages_keys_over_the_api(harness: Harness) -> None:
     assert (await http.delete("/api/v1/keys/pipeline", headers=admin)).status_code == 204
     assert (await http.get("/api/v1/inboxes", headers=user)).status_code == 401
     assert (await http.delete("/api/v1/keys/nope", headers=admin)).status_code == 404
+
+
+class TestSmtpWithKeys:
+    @pytest.fixture
+    async def remote(self) -> Any:
+        from tests.support import start_remote
+
+        server = await start_remote()
+        yield server
+        server.server.close()
+
+    @pytest.fixture
+    def settings_overrides(self, remote: Any) -> dict[str, Any]:
+        return {
+            "smtp_auth_allow_plaintext": True,
+            "relay_url": f"smtp://127.0.0.1:{remote.port}",
+            "relay_match": "*@customer.example",
+        }
+
+    async def test_auth_with_a_key_attributes_mail_and_refuses_strangers(
+        self, harness: Harness, remote: Any
+    ) -> None:
+        import aiosmtplib
+
+        _, key_a = await harness.runtime.keys().create("smtp-a")
+        _, key_b = await harness.runtime.keys().create("smtp-b")
+        a = {"X-API-Key": key_a}
+        b = {"X-API-Key": key_b}
+        inbox_a = (
+            await harness.http.post("/api/v1/inboxes", json={"address": "known"}, headers=a)
+        ).json()
+        # A relay-matching address that also has an inbox (so RCPT accepts it).
+        await harness.http.post(
+            "/api/v1/inboxes", json={"address": "buyer@customer.example"}, headers=a
+        )
+
+        async with aiosmtplib.SMTP(hostname=harness.smtp_host, port=harness.smtp_port) as client:
+            await client.mail("app@example.com")
+            with pytest.raises(aiosmtplib.SMTPRecipientRefused) as err:
+                await client.rcpt("brand-new@mailharness.test")
+            assert err.value.code == 550 and err.value.message.startswith("5.7.1")
+            with pytest.raises(aiosmtplib.SMTPRecipientRefused):  # an open-relay attempt
+                await client.rcpt("someone@elsewhere.example")
+            await client.rcpt(inbox_a["address"])  # an existing inbox: its tenant's mail
+            await client.rcpt("buyer@customer.example")  # matches the relay rule...
+            assert (await client.data(simple_mail(to=inbox_a["address"]))).code == 250
+        # ...but an unauthenticated submission is never relayed onward (no tenant has it).
+        from sqlalchemy import func
+
+        from app.store.models import Delivery
+
+        async with harness.runtime.db.read() as session:
+            assert (await session.execute(select(func.count()).select_from(Delivery))).scalar() == 0
+        assert (await harness.http.get(f"/api/v1/inboxes/{inbox_a['id']}", headers=a)).json()[
+            "message_count"
+        ] == 1
+        assert (await harness.http.get("/api/v1/messages", headers=b)).json()["items"] == []
+
+        async with aiosmtplib.SMTP(hostname=harness.smtp_host, port=harness.smtp_port) as client:
+            with pytest.raises(aiosmtplib.SMTPAuthenticationError) as auth_err:
+                await client.login("anyone", "mhk_not-a-key")
+            assert auth_err.value.code == 535
+
+        async with aiosmtplib.SMTP(hostname=harness.smtp_host, port=harness.smtp_port) as client:
+            await client.login("ci", key_b)
+            await client.sendmail(
+                "app@example.com",
+                ["fresh@mailharness.test", "buyer@customer.example"],
+                simple_mail(to="fresh@mailharness.test"),
+            )
+        boxes_b = (await harness.http.get("/api/v1/inboxes", headers=b)).json()["items"]
+        assert [i["address"] for i in boxes_b] == ["fresh@mailharness.test"]
+        assert all(
+            i["address"] != "fresh@mailharness.test"
+            for i in (await harness.http.get("/api/v1/inboxes", headers=a)).json()["items"]
+        )
+        relayed = (await harness.http.get("/api/v1/deliveries", headers=b)).json()["items"]
+        assert [d["recipient"] for d in relayed] == ["buyer@customer.example"]
+        done = await harness.http.get(
+            f"/api/v1/deliveries/{relayed[0]['id']}/wait", params={"state": "delivered"}, headers=b
+        )
+        assert done.status_code == 200
+        assert [r.rcpt_tos for r in remote.handler.received] == [["buyer@customer.example"]]
+        msg = (
+            await harness.http.get(f"/api/v1/inboxes/{boxes_b[0]['id']}/wait", headers=b)
+        ).json()["items"][0]
+        assert msg["envelope"]["authenticated"] == "ci"
+        assert key_b not in str(msg)
