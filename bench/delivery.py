@@ -52,7 +52,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 import uuid
@@ -65,9 +64,9 @@ import httpx
 from _common import (
     LOOPBACK,
     RESULTS_DIR,
-    ROOT,
     STORES,
     BenchServer,
+    changed_source_files,
     git_revision,
     out,
     proc_cpu_seconds,
@@ -109,23 +108,6 @@ QUICK = Counts(throughput=200, idle=30)
 
 
 # --------------------------------------------------------------------------- server
-
-
-def uncommitted_app_files() -> list[str] | None:
-    """Files under app/ and migrations/ that differ from HEAD (read-only git), or None."""
-    found: list[str] = []
-    for cmd in (
-        ["git", "diff-index", "--name-only", "HEAD", "--", "app", "migrations"],
-        ["git", "ls-files", "--others", "--exclude-standard", "--", "app", "migrations"],
-    ):
-        try:
-            done = subprocess.run(
-                cmd, cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        found.extend(line for line in done.stdout.splitlines() if line.strip())
-    return sorted(set(found))
 
 
 @dataclass
@@ -594,7 +576,7 @@ async def bench_store(
         "quick": args.quick,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_revision": git_revision(),
-        "uncommitted_app_files": uncommitted_app_files(),
+        "uncommitted_app_files": changed_source_files(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
