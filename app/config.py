@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     )
     wait_default_timeout: float = Field(default=30.0, gt=0)
     wait_max_timeout: float = Field(default=300.0, gt=0)
+    # Server-sent events: a comment line this often keeps proxies from closing an idle
+    # stream; a client that cannot take an event within the write timeout is dropped.
+    sse_heartbeat: float = Field(default=15.0, gt=0)
+    sse_write_timeout: float = Field(default=10.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (comma-separated); none by default.",

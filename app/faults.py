@@ -7,7 +7,8 @@ SUMMARY
     an optional ``probability`` that a ``seed`` makes repeatable.
 
     ``FaultEngine.check(...)`` is called by the SMTP edge at each stage and by
-    the delivery worker before a local delivery. Counting is atomic in the
+    the delivery worker before a local delivery. Each hit publishes ``RuleHit``
+    after its commit (the ``rule.hit`` event of the stream). Counting is atomic in the
     store (``UPDATE ... SET hits = hits + 1 WHERE hits < times RETURNING``),
     so ``times`` holds with concurrent connections and several processes.
     A seeded rule draws its n-th decision from ``Random(f"{seed}:{n}")``,
@@ -33,6 +34,7 @@ from typing import Literal
 
 from sqlalchemy import select, update
 
+from app.events.bus import EventBus, RuleHit
 from app.store.db import Database
 from app.store.models import FaultRule
 
@@ -62,6 +64,7 @@ class Fault:
 @dataclass(frozen=True, slots=True)
 class _Rule:
     id: str
+    tenant_id: str
     inbox_id: str | None
     recipient: str | None
     sender: str | None
@@ -90,6 +93,7 @@ class _Rule:
 def _snapshot(row: FaultRule) -> _Rule:
     return _Rule(
         id=row.id,
+        tenant_id=row.tenant_id,
         inbox_id=row.inbox_id,
         recipient=row.match_recipient.lower() if row.match_recipient else None,
         sender=row.match_sender.lower() if row.match_sender else None,
@@ -112,8 +116,9 @@ def _default_text(code: int | None) -> str:
 
 
 class FaultEngine:
-    def __init__(self, *, db: Database) -> None:
+    def __init__(self, *, db: Database, bus: EventBus | None = None) -> None:
         self.db = db
+        self.bus = bus
         self._cache: dict[str, list[_Rule]] | None = None
         self._cached_at = 0.0
         self._lock = asyncio.Lock()
@@ -198,6 +203,10 @@ class FaultEngine:
                     .returning(FaultRule.hits)
                 )
             ).scalar()
+        if hit is not None and self.bus is not None:  # after the commit
+            self.bus.publish(
+                RuleHit(tenant_id=rule.tenant_id, rule_id=rule.id, inbox_id=rule.inbox_id, hits=hit)
+            )
         return hit is not None
 
 

@@ -12,11 +12,12 @@ SUMMARY
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.config import Settings
 from app.delivery.queue import Queue
@@ -94,13 +95,15 @@ class Runtime:
     bridge: PgBridge | None
     # None when session_retention is 0 (no transcripts are recorded).
     session_recorder: SessionRecorder | None = None
+    # Set when the server begins to stop: long-lived streams end so shutdown is prompt.
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def build(cls, settings: Settings, *, rng: random.Random | None = None) -> Runtime:
         db = Database.from_settings(settings)
         recorder = SessionRecorder(db=db) if settings.session_retention > 0 else None
         bus = EventBus()
-        faults = FaultEngine(db=db)
+        faults = FaultEngine(db=db, bus=bus)
         router = Router(domains=settings.domains, mode=settings.effective_relay_mode)
         ingest = Ingest(
             db=db,

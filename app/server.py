@@ -114,6 +114,7 @@ class Services:
             self._background.append(asyncio.create_task(self.runtime.worker.run()))
 
     async def stop(self) -> None:
+        self.runtime.closing.set()  # event streams end; clients resume elsewhere
         self.runtime.janitor.stop()
         self.runtime.worker.stop()
         await self.runtime.smtp.stop(grace=SHUTDOWN_GRACE)

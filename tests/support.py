@@ -123,3 +123,52 @@ async def start_remote(handler: RemoteHandler | None = None) -> RemoteServer:
 
     server = await loop.create_server(factory, "127.0.0.1", 0)
     return RemoteServer(handler=handler, server=server, port=server.sockets[0].getsockname()[1])
+
+
+@dataclass
+class SseEvent:
+    event: str | None
+    data: Any
+    id: str | None
+    comments: list[str]
+
+
+class SseReader:
+    """Reads server-sent events off a streaming httpx response, one block at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+
+    async def block(self, timeout: float = 10.0) -> SseEvent:
+        """The next block (an event, or comments only), within ``timeout`` seconds."""
+        import json
+
+        fields: dict[str, str] = {}
+        comments: list[str] = []
+        async with asyncio.timeout(timeout):
+            async for line in self._lines:
+                if line == "":
+                    if fields or comments:
+                        data = fields.get("data")
+                        return SseEvent(
+                            event=fields.get("event"),
+                            data=json.loads(data) if data is not None else None,
+                            id=fields.get("id"),
+                            comments=comments,
+                        )
+                    continue
+                if line.startswith(":"):
+                    comments.append(line[1:].strip())
+                    continue
+                name, _, value = line.partition(":")
+                fields[name] = value[1:] if value.startswith(" ") else value
+        raise EOFError("the event stream ended")
+
+    async def event(self, timeout: float = 10.0) -> SseEvent:
+        """The next real event, skipping comment-only blocks (heartbeats)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                block = await self.block(timeout)
+                if block.event is not None:
+                    return block

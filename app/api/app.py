@@ -18,7 +18,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.api import errors
-from app.api.routers import health, inboxes, keys, messages, outbound, rules, sessions, waits
+from app.api.routers import (
+    events,
+    health,
+    inboxes,
+    keys,
+    messages,
+    outbound,
+    rules,
+    sessions,
+    waits,
+)
 from app.runtime import Runtime
 
 log = logging.getLogger("app.http")
@@ -113,6 +123,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         rules.router,
         keys.router,
         sessions.router,
+        events.router,
     ):
         app.include_router(router)
     errors.install(app)

@@ -55,11 +55,25 @@ class DeliveryUpdated:
         return (*base, QUEUE_TOPIC) if self.state in ("queued", "deferred") else base
 
 
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """A fault rule applied (its ``hits`` is the count after this one)."""
+
+    tenant_id: str
+    rule_id: str
+    inbox_id: str | None
+    hits: int
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (f"rule:{self.rule_id}", f"tenant:{self.tenant_id}")
+
+
 QUEUE_TOPIC = "queue"
 """Deliveries that became queued or deferred are published here too: the workers'
 wake-up channel."""
 
-Event = MessageReceived | DeliveryUpdated
+Event = MessageReceived | DeliveryUpdated | RuleHit
 
 
 class Subscription:
@@ -84,11 +98,11 @@ class Subscription:
 
     async def wait(self, timeout: float | None) -> bool:
         """Wait until something was published (or a kick); False when ``timeout`` passed."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+        # that races its timeout, leaving a cancelled stream running.
         try:
-            if timeout is None:
+            async with asyncio.timeout(timeout):
                 await self._flag.wait()
-            else:
-                await asyncio.wait_for(self._flag.wait(), timeout)
         except TimeoutError:
             return False
         self._flag.clear()

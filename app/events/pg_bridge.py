@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.events.bus import DeliveryUpdated, Event, EventBus, MessageReceived
+from app.events.bus import DeliveryUpdated, Event, EventBus, MessageReceived, RuleHit
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ def encode(event: Event, origin: str) -> str:
             "m": event.message_id,
             "s": event.seq,
         }
+    elif isinstance(event, RuleHit):
+        body = {"t": "r", "te": event.tenant_id, "r": event.rule_id, "i": event.inbox_id}
+        body["h"] = event.hits
     else:
         body = {
             "t": "d",
@@ -67,6 +70,10 @@ def decode(payload: str) -> tuple[str, Event]:
     if body["t"] == "m":
         return body["or"], MessageReceived(
             tenant_id=body["te"], inbox_id=body["i"], message_id=body["m"], seq=int(body["s"])
+        )
+    if body["t"] == "r":
+        return body["or"], RuleHit(
+            tenant_id=body["te"], rule_id=body["r"], inbox_id=body["i"], hits=int(body["h"])
         )
     return body["or"], DeliveryUpdated(
         tenant_id=body["te"],

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.events.bus import MessageReceived
+from app.events.bus import DeliveryUpdated, Event, MessageReceived, RuleHit
 from app.events.pg_bridge import CHANNEL, asyncpg_dsn, decode, encode
 from app.runtime import Runtime
 from app.server import Services
@@ -52,8 +52,16 @@ async def two_nodes(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Harness,
 
 
 def test_payload_round_trip() -> None:
-    event = MessageReceived(tenant_id="t", inbox_id="i", message_id="m", seq=7)
-    assert decode(encode(event, "me")) == ("me", event)
+    events: list[Event] = [
+        MessageReceived(tenant_id="t", inbox_id="i", message_id="m", seq=7),
+        DeliveryUpdated(
+            tenant_id="t", delivery_id="d", outbound_id="o", inbox_id=None, state="queued"
+        ),
+        RuleHit(tenant_id="t", rule_id="r", inbox_id="i", hits=3),
+        RuleHit(tenant_id="t", rule_id="r", inbox_id=None, hits=1),
+    ]
+    for event in events:
+        assert decode(encode(event, "me")) == ("me", event)
 
 
 async def _parked(node: Harness, inbox_id: str, **params: object) -> asyncio.Task[httpx.Response]:
