@@ -179,6 +179,25 @@ class Settings(BaseSettings):
         description="Deliveries in flight to one remote destination (smarthost or MX domain), across all workers.",
     )
     worker_batch: int = Field(default=50, ge=1, description="Deliveries claimed per round.")
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a webhook endpoint has to answer one POST."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="POSTs of one webhook call before it is marked failed."
+    )
+    webhook_min_backoff: float = Field(
+        default=5.0, gt=0, description="Seconds before the first webhook retry."
+    )
+    webhook_max_backoff: float = Field(
+        default=600.0, gt=0, description="Longest gap between webhook retries, seconds."
+    )
+    webhook_settle: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds the webhook fan-out waits before reading new rows, so that a "
+        "transaction with an earlier sequence number that commits later is not skipped "
+        "(default 0 on SQLite, one writer; 1 on Postgres, several).",
+    )
     worker_concurrency: int = Field(
         default=20, ge=1, description="Destinations delivered to at once."
     )

@@ -42,11 +42,13 @@ from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
 from app.services.rules import Rules
 from app.services.sessions import SessionRecorder, Sessions
+from app.services.webhooks import Webhooks
 from app.smtp.handler import Authenticator, IntakeHandler
 from app.smtp.server import SmtpServer
 from app.smtp.tls import server_context
 from app.smtp.transcript import Transcript
 from app.store.db import Database
+from app.webhooks.dispatcher import WebhookDispatcher
 
 
 def is_loopback(host: str) -> bool:
@@ -93,6 +95,7 @@ class Runtime:
     janitor: Janitor
     faults: FaultEngine
     bridge: PgBridge | None
+    webhook_dispatcher: WebhookDispatcher
     # None when session_retention is 0 (no transcripts are recorded).
     session_recorder: SessionRecorder | None = None
     # Set when the server begins to stop: long-lived streams end so shutdown is prompt.
@@ -185,6 +188,21 @@ class Runtime:
             bridge=None
             if settings.is_sqlite
             else PgBridge(url=settings.effective_database_url, bus=bus),
+            webhook_dispatcher=WebhookDispatcher(
+                db=db,
+                bus=bus,
+                timeout=settings.webhook_timeout,
+                max_attempts=settings.webhook_max_attempts,
+                policy=RetryPolicy(
+                    min_backoff=settings.webhook_min_backoff,
+                    max_backoff=max(settings.webhook_max_backoff, settings.webhook_min_backoff),
+                    lifetime=0,
+                ),
+                settle=settings.webhook_settle
+                if settings.webhook_settle is not None
+                else (0.0 if settings.is_sqlite else 1.0),
+                rng=rng,
+            ),
             session_recorder=recorder,
         )
 
@@ -205,6 +223,9 @@ class Runtime:
 
     def rules(self, tenant_id: str) -> Rules:
         return Rules(db=self.db, engine=self.faults, tenant_id=tenant_id)
+
+    def webhooks(self, tenant_id: str) -> Webhooks:
+        return Webhooks(db=self.db, tenant_id=tenant_id, wake=self.webhook_dispatcher.wake)
 
     def sessions(self, tenant_id: str) -> Sessions:
         return Sessions(db=self.db, tenant_id=tenant_id)

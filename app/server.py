@@ -110,6 +110,7 @@ class Services:
         log.info("http listening on %s:%d", settings.host, self.http_port)
         await self.runtime.start_bridge()
         self._background.append(asyncio.create_task(self.runtime.janitor.run()))
+        self._background.append(asyncio.create_task(self.runtime.webhook_dispatcher.run()))
         if self.with_worker:
             self._background.append(asyncio.create_task(self.runtime.worker.run()))
 
@@ -117,6 +118,7 @@ class Services:
         self.runtime.closing.set()  # event streams end; clients resume elsewhere
         self.runtime.janitor.stop()
         self.runtime.worker.stop()
+        self.runtime.webhook_dispatcher.stop()
         await self.runtime.smtp.stop(grace=SHUTDOWN_GRACE)
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True

@@ -36,6 +36,10 @@ PG_SERVER = os.environ.get(
 )
 T = TypeVar("T")
 TABLES_TO_EMPTY = [
+    "webhook_attempt",
+    "webhook_call",
+    "webhook",
+    "webhook_cursor",
     "api_key",
     "smtp_session_inbox",
     "smtp_session",

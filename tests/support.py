@@ -172,3 +172,72 @@ class SseReader:
                 block = await self.block(timeout)
                 if block.event is not None:
                     return block
+
+
+@dataclass
+class WebhookPost:
+    headers: dict[str, str]
+    body: bytes
+    path: str
+
+
+class WebhookReceiver:
+    """A real HTTP endpoint on an ephemeral port: records each POST and answers the
+    next scripted status (then ``default``). ``next()`` waits for a POST, push-based."""
+
+    def __init__(self, statuses: list[int] | None = None, default: int = 200) -> None:
+        self.statuses = list(statuses or [])
+        self.default = default
+        self.posts: list[WebhookPost] = []
+        self._queue: asyncio.Queue[WebhookPost] = asyncio.Queue()
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def _app(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        post = WebhookPost(
+            headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+            body=body,
+            path=scope["path"],
+        )
+        self.posts.append(post)
+        self._queue.put_nowait(post)
+        status = self.statuses.pop(0) if self.statuses else self.default
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": f"status {status}".encode()})
+
+    async def start(self) -> WebhookReceiver:
+        import uvicorn
+
+        from app.server import _Uvicorn, bind
+
+        sock = bind("127.0.0.1", 0)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app, log_config=None, access_log=False, lifespan="off", interface="asgi3"
+        )
+        self._server = _Uvicorn(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        await self._server.ready.wait()
+        return self
+
+    async def next(self, timeout: float = 10.0) -> WebhookPost:
+        async with asyncio.timeout(timeout):
+            return await self._queue.get()
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task

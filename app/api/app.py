@@ -28,6 +28,7 @@ from app.api.routers import (
     rules,
     sessions,
     waits,
+    webhooks,
 )
 from app.runtime import Runtime
 
@@ -124,6 +125,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         keys.router,
         sessions.router,
         events.router,
+        webhooks.router,
     ):
         app.include_router(router)
     errors.install(app)

@@ -37,7 +37,7 @@ class MessageReceived:
 
     @property
     def topics(self) -> tuple[str, ...]:
-        return (f"inbox:{self.inbox_id}", f"tenant:{self.tenant_id}")
+        return (f"inbox:{self.inbox_id}", f"tenant:{self.tenant_id}", ALL_TOPIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class DeliveryUpdated:
 
     @property
     def topics(self) -> tuple[str, ...]:
-        base = (f"delivery:{self.delivery_id}", f"tenant:{self.tenant_id}")
+        base = (f"delivery:{self.delivery_id}", f"tenant:{self.tenant_id}", ALL_TOPIC)
         # Only work for a worker wakes workers (not their own "delivered" news).
         return (*base, QUEUE_TOPIC) if self.state in ("queued", "deferred") else base
 
@@ -68,6 +68,9 @@ class RuleHit:
     def topics(self) -> tuple[str, ...]:
         return (f"rule:{self.rule_id}", f"tenant:{self.tenant_id}")
 
+
+ALL_TOPIC = "*"
+"""Every message and delivery event is published here too (the webhook fan-out)."""
 
 QUEUE_TOPIC = "queue"
 """Deliveries that became queued or deferred are published here too: the workers'

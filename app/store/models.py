@@ -18,6 +18,12 @@ TABLES
                   (commands and replies with timings; never data or secrets).
     smtp_session_inbox the inboxes a session concerns (so ``?inbox_id=`` is an
                   index lookup).
+    api_key       an API key (hashed), one tenant each.
+    webhook       an HTTP endpoint that receives a tenant's (or an inbox's) events.
+    webhook_call  one event to POST to one webhook: a queue row (state, attempts,
+                  next attempt, lease) holding the exact body to send.
+    webhook_attempt the append-only record of each POST of a call.
+    webhook_cursor the fan-out position in the store's sequences (one row).
 """
 
 from __future__ import annotations
@@ -279,3 +285,73 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class Webhook(Base):
+    """An endpoint for a tenant's events (or one inbox's), signed with its secret."""
+
+    __tablename__ = "webhook"
+    __table_args__ = (Index("ix_webhook_tenant_created", "tenant_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    inbox_id: Mapped[str | None] = mapped_column(
+        ForeignKey("inbox.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]]
+    # Needed in clear to compute each signature; never returned after creation.
+    secret: Mapped[str] = mapped_column(String(200))
+    payload_format: Mapped[str] = mapped_column(String(32), default="native")
+    # Only events stored after the webhook was created are sent to it.
+    from_message_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    from_delivery_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+
+
+class WebhookCall(Base):
+    """One event for one webhook: queued until its POST succeeds or it fails for good."""
+
+    __tablename__ = "webhook_call"
+    __table_args__ = (
+        Index("ix_webhook_call_due", "state", "next_attempt_at"),
+        Index("ix_webhook_call_webhook_created", "webhook_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhook.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(36))  # the message or delivery
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16))  # queued | deferred | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookAttempt(Base):
+    """One POST of a webhook call: the status (or the error) and how long it took."""
+
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (Index("ix_webhook_attempt_call_seq", "call_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("webhook_call.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookCursor(Base):
+    """Where the fan-out stands in the message and delivery-event sequences."""
+
+    __tablename__ = "webhook_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivery_seq: Mapped[int] = mapped_column(BigInteger, default=0)

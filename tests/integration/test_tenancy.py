@@ -47,6 +47,9 @@ async def test_every_endpoint_hides_other_tenants(harness: Harness) -> None:
             headers=a,
         )
     ).json()
+    hook = (
+        await http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=a)
+    ).json()
     if harness.runtime.session_recorder is not None:
         await harness.runtime.session_recorder.flush()
     async with harness.runtime.db.read() as session:
@@ -58,6 +61,8 @@ async def test_every_endpoint_hides_other_tenants(harness: Harness) -> None:
         "outbound_id": sent["id"],
         "delivery_id": sent["deliveries"][0]["id"],
         "rule_id": rule["id"],
+        "webhook_id": hook["id"],
+        "call_id": "00000000-0000-4000-8000-000000000003",
         "session_id": session_id or "00000000-0000-4000-8000-000000000002",
     }
 
@@ -79,7 +84,13 @@ async def test_every_endpoint_hides_other_tenants(harness: Harness) -> None:
             checked += 1
     assert checked >= 15
 
-    for listing in ("/api/v1/inboxes", "/api/v1/messages", "/api/v1/deliveries", "/api/v1/rules"):
+    for listing in (
+        "/api/v1/inboxes",
+        "/api/v1/messages",
+        "/api/v1/deliveries",
+        "/api/v1/rules",
+        "/api/v1/webhooks",
+    ):
         assert (await http.get(listing, headers=b)).json()["items"] == [], listing
     # Nothing of A's was touched by B's attempts.
     assert (await http.get(f"/api/v1/messages/{msg['id']}", headers=a)).json()["seen"] is False
