@@ -62,6 +62,7 @@ from app.delivery.routing import RelayMatch, Router
 from app.errors import Conflict, NotFound, StoreUnavailable
 from app.events.bus import DeliveryUpdated, EventBus, MessageReceived
 from app.mail import Address, ParsedMessage, parse_message
+from app.metrics import Metrics
 from app.store.db import Database
 from app.store.models import Delivery, Inbox, Message, Outbound
 from app.store.repositories.inboxes import InboxRepository
@@ -170,9 +171,11 @@ class Ingest:
         strict: bool,
         router: Router,
         relay_match: RelayMatch | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
+        self.metrics = metrics or Metrics()
         self.strict = strict
         self.router = router
         self.relay_match = relay_match or RelayMatch(None)
@@ -256,6 +259,7 @@ class Ingest:
 
     def publish(self, messages: Sequence[Message]) -> None:
         """Tell waiters; call only after the transaction that stored ``messages`` committed."""
+        self.metrics.messages_stored.inc(len(messages))
         for message in messages:
             self.bus.publish(
                 MessageReceived(

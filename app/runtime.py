@@ -37,6 +37,7 @@ from app.events.waiters import WaitService
 from app.faults import FaultEngine
 from app.ingest import Ingest
 from app.janitor import Janitor
+from app.metrics import Metrics
 from app.services.keys import Keys
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
@@ -96,6 +97,7 @@ class Runtime:
     faults: FaultEngine
     bridge: PgBridge | None
     webhook_dispatcher: WebhookDispatcher
+    metrics: Metrics
     # None when session_retention is 0 (no transcripts are recorded).
     session_recorder: SessionRecorder | None = None
     # Set when the server begins to stop: long-lived streams end so shutdown is prompt.
@@ -104,6 +106,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, rng: random.Random | None = None) -> Runtime:
         db = Database.from_settings(settings)
+        metrics = Metrics()
         recorder = SessionRecorder(db=db) if settings.session_retention > 0 else None
         bus = EventBus()
         faults = FaultEngine(db=db, bus=bus)
@@ -114,6 +117,7 @@ class Runtime:
             strict=settings.smtp_strict,
             router=router,
             relay_match=RelayMatch(settings.relay_match),
+            metrics=metrics,
         )
         queue = Queue(
             db=db,
@@ -166,6 +170,7 @@ class Runtime:
             max_connections=settings.smtp_max_connections,
             max_connections_per_minute=settings.smtp_max_connections_per_minute,
             recorder=recorder,
+            metrics=metrics,
         )
         return cls(
             settings=settings,
@@ -173,7 +178,9 @@ class Runtime:
             bus=bus,
             router=router,
             ingest=ingest,
-            waits=WaitService(db=db, bus=bus, max_timeout=settings.wait_max_timeout),
+            waits=WaitService(
+                db=db, bus=bus, max_timeout=settings.wait_max_timeout, metrics=metrics
+            ),
             queue=queue,
             worker=worker,
             smtp=smtp,
@@ -202,7 +209,9 @@ class Runtime:
                 if settings.webhook_settle is not None
                 else (0.0 if settings.is_sqlite else 1.0),
                 rng=rng,
+                metrics=metrics,
             ),
+            metrics=metrics,
             session_recorder=recorder,
         )
 
@@ -216,6 +225,7 @@ class Runtime:
             tenant_id=tenant_id,
             router=self.router,
             domain=self.settings.domains[0],
+            metrics=self.metrics,
         )
 
     def keys(self) -> Keys:

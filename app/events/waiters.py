@@ -24,6 +24,7 @@ from datetime import datetime
 
 from app.errors import MailArrived, WaitTimeout
 from app.events.bus import EventBus, MessageReceived
+from app.metrics import Metrics
 from app.store.db import Database
 from app.store.models import Message
 from app.store.repositories.messages import MessageRepository
@@ -109,15 +110,55 @@ class _Scan:
 
 
 class WaitService:
-    def __init__(self, *, db: Database, bus: EventBus, max_timeout: float) -> None:
+    def __init__(
+        self, *, db: Database, bus: EventBus, max_timeout: float, metrics: Metrics | None = None
+    ) -> None:
         self.db = db
         self.bus = bus
         self.max_timeout = max_timeout
+        self.metrics = metrics or Metrics()
 
     def clamp(self, timeout: float) -> float:
         return max(0.0, min(timeout, self.max_timeout))
 
     async def wait(
+        self,
+        *,
+        tenant_id: str | None,
+        inbox_id: str,
+        flt: MessageFilter,
+        count: int,
+        since: Since,
+        timeout: float,
+    ) -> list[Message]:
+        """The first ``count`` matches, oldest first; ``WaitTimeout`` if they don't come in time."""
+        with self.metrics.timed_wait("wait"):
+            return await self._wait(
+                tenant_id=tenant_id,
+                inbox_id=inbox_id,
+                flt=flt,
+                count=count,
+                since=since,
+                timeout=timeout,
+            )
+
+    async def quiet(
+        self,
+        *,
+        tenant_id: str | None,
+        inbox_id: str,
+        flt: MessageFilter,
+        since: Since | None,
+        timeout: float,
+    ) -> None:
+        """Return when nothing matching arrived during ``timeout``; ``MailArrived`` carrying
+        the offending messages (``.items``) as soon as one does."""
+        with self.metrics.timed_wait("quiet"):
+            await self._quiet(
+                tenant_id=tenant_id, inbox_id=inbox_id, flt=flt, since=since, timeout=timeout
+            )
+
+    async def _wait(
         self,
         *,
         tenant_id: str | None,
@@ -152,7 +193,7 @@ class WaitService:
                     )
         return sorted(scan.matches, key=lambda m: m.seq)[:count]
 
-    async def quiet(
+    async def _quiet(
         self,
         *,
         tenant_id: str | None,

@@ -39,6 +39,7 @@ from app.errors import DeliveryStateConflict, InvalidInput, WaitTimeout
 from app.events.bus import EventBus
 from app.ingest import publish_deliveries
 from app.mail.compose import ComposeError, OutgoingAttachment, compose
+from app.metrics import Metrics
 from app.services.mailbox import check_id
 from app.store.db import Database
 from app.store.models import Delivery, DeliveryEvent, Outbound
@@ -52,10 +53,18 @@ MAX_RECIPIENTS = 100
 
 class Outbox:
     def __init__(
-        self, *, db: Database, bus: EventBus, tenant_id: str, router: Router, domain: str
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        tenant_id: str,
+        router: Router,
+        domain: str,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
+        self.metrics = metrics or Metrics()
         self.tenant_id = tenant_id
         self.router = router
         self.domain = domain
@@ -237,6 +246,12 @@ class Outbox:
         self, delivery_id: str, *, state: WaitState, timeout: float
     ) -> DeliveryOut:
         """The delivery once it is in ``state`` (``final``: any final state)."""
+        with self.metrics.timed_wait("delivery"):
+            return await self._wait_delivery(delivery_id, state=state, timeout=timeout)
+
+    async def _wait_delivery(
+        self, delivery_id: str, *, state: WaitState, timeout: float
+    ) -> DeliveryOut:
         delivery_id = check_id(delivery_id, "delivery")
         deadline = asyncio.get_running_loop().time() + timeout
         with self.bus.subscribe(f"delivery:{delivery_id}") as sub:

@@ -61,6 +61,7 @@ from typing import Any, AnyStr, cast
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session, TLSSetupException
 
 from app import __version__
+from app.metrics import Metrics
 from app.smtp.handler import Authenticator, IntakeHandler, auth_user
 from app.smtp.transcript import Transcript, TranscriptSink
 
@@ -225,8 +226,10 @@ class HarnessSMTP(SMTP):
         gate: ConnectionGate | None = None,
         line_length: int,
         recorder: TranscriptSink | None = None,
+        metrics: Metrics | None = None,
         **kw: Any,
     ):
+        self._metrics = metrics
         # aiosmtpd sizes its StreamReader from this attribute inside __init__.
         self.line_length_limit = line_length
         self._tracker = tracker
@@ -384,6 +387,8 @@ class HarnessSMTP(SMTP):
             else:
                 hook = getattr(self.event_handler, "connect_fault", None)
                 reply = await hook(self) if hook is not None else None
+            if self._metrics is not None:
+                self._metrics.smtp_sessions.labels("refused" if reply else "accepted").inc()
             if reply is not None:
                 # A limit or connect-stage fault replaces the greeting and ends the session.
                 if self.transport is not None and not self.transport.is_closing():
@@ -394,6 +399,8 @@ class HarnessSMTP(SMTP):
                 return
         raw = _REWRITES.get(raw, raw)
         self._note_reply(raw)
+        if self._metrics is not None:
+            self._count(raw)
         if raw.startswith(b"221"):
             # QUIT: the session is over. Hand the transcript over before the client
             # can see the reply, so a client that got its 221 finds it recorded.
@@ -401,6 +408,14 @@ class HarnessSMTP(SMTP):
         await super().push(raw)
         if self._tracker.closing and not self.in_transaction:
             self.close_for_shutdown()
+
+    def _count(self, raw: bytes) -> None:
+        assert self._metrics is not None
+        code = raw[:3]
+        if raw.startswith(b"250 2.0.0 Ok: queued"):
+            self._metrics.smtp_transactions.labels("accepted", "250").inc()
+        elif code[:1] in (b"4", b"5") and code.isdigit():
+            self._metrics.smtp_transactions.labels("rejected", code.decode()).inc()
 
     def _note_reply(self, reply: str | bytes) -> None:
         if self.transcript is not None:
@@ -481,6 +496,7 @@ class SmtpServer:
         max_connections: int = 200,
         max_connections_per_minute: int = 0,
         recorder: TranscriptSink | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``tls`` makes the server's TLS context; it is called once, in ``start()``
         (it may generate the certificate). Without it there is no STARTTLS and no
@@ -501,6 +517,7 @@ class SmtpServer:
         # The AUTH seam: Authenticator(verify=...) decides; the default takes anything.
         self.authenticator = authenticator or Authenticator()
         self.recorder = recorder
+        self.metrics = metrics
         self.tracker = SessionTracker()
         self.gate = ConnectionGate(
             max_connections=max_connections, per_minute=max_connections_per_minute
@@ -517,6 +534,7 @@ class SmtpServer:
             gate=self.gate,
             line_length=self.max_line_length,
             recorder=self.recorder,
+            metrics=self.metrics,
             data_size_limit=self.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,

@@ -42,6 +42,7 @@ from app import __version__
 from app.api import views
 from app.delivery.retry import RetryPolicy, backoff
 from app.events.bus import ALL_TOPIC, EventBus
+from app.metrics import Metrics
 from app.services.outbox import delivery_out
 from app.store.db import Database
 from app.store.models import (
@@ -96,7 +97,9 @@ class WebhookDispatcher:
         concurrency: int = 10,
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.db = db
         self.bus = bus
         self.timeout = timeout
@@ -377,6 +380,7 @@ class WebhookDispatcher:
                     )
                 )
                 recorded += 1
+                self.metrics.webhook_attempts.labels("success" if result.ok else "failure").inc()
                 if not result.ok:
                     log.info(
                         "webhook call %s attempt %d: %s",

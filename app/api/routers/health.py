@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.api.deps import RuntimeDep
+from app.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
 
@@ -16,6 +17,16 @@ router = APIRouter(tags=["operations"])
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus text exposition: this process's counters and the store's gauges."""
+    return Response(await runtime.metrics.render(runtime.db), media_type=CONTENT_TYPE)
 
 
 @router.get("/readyz", responses={503: {"description": "store or SMTP not ready"}})
