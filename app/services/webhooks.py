@@ -93,6 +93,7 @@ class Webhooks:
                 created_at=utcnow(),
             )
             session.add(hook)
+        self.wake()
         return webhook_out(hook, secret=secret)
 
     async def _get(self, session: object, webhook_id: str) -> Webhook:

@@ -67,6 +67,7 @@ ACTIVE = ("queued", "deferred")
 PAGE = 500
 MAX_IDLE = 30.0  # seconds between rounds with nothing due (other processes' changes)
 EXCERPT = 500
+NO_HOOKS_RECHECK = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,9 @@ class WebhookDispatcher:
         self.owner = f"webhooks-{uuid.uuid4().hex[:12]}"
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        # While no webhook exists, ingest's wake-ups skip even the read that checks,
+        # for NO_HOOKS_RECHECK seconds (webhooks made by other processes are found then).
+        self._none_until = 0.0
         self.recorded = 0  # attempts recorded by this process
         self._recorded_changed = asyncio.Condition()
 
@@ -122,6 +126,8 @@ class WebhookDispatcher:
         self._wake.set()
 
     def wake(self) -> None:
+        """A round now (a webhook was created here, or a call redelivered)."""
+        self._none_until = 0.0
         self._wake.set()
 
     async def until_recorded(self, count: int) -> None:
@@ -169,8 +175,11 @@ class WebhookDispatcher:
     # -- fan-out ---------------------------------------------------------------
     async def fan_out(self) -> bool:
         """Turn newly stored events into calls; True when rows are left to settle."""
+        if time.monotonic() < self._none_until:
+            return False
         async with self.db.read() as session:  # the common case, no webhooks: no write
             if await session.scalar(select(Webhook.id).limit(1)) is None:
+                self._none_until = time.monotonic() + NO_HOOKS_RECHECK
                 return False
         async with self.db.write() as session:
             if not self.db.is_sqlite:

@@ -173,3 +173,30 @@ async def test_statement_timeout_bounds_every_statement(pg_url: str, tmp_path: P
                 await session.execute(text("SELECT pg_sleep(2)"))
     finally:
         await runtime.close()
+
+
+async def test_event_stream_on_one_node_sees_mail_and_rule_hits_from_another(
+    two_nodes: tuple[Harness, Harness],
+) -> None:
+    from tests.integration.test_events_stream import stream
+
+    a, b = two_nodes
+    inbox = await a.create_inbox(address="sse-cross")
+    rule = (
+        await a.http.post(
+            "/api/v1/rules",
+            json={"match": {"sender": "bad@example.com"}, "stage": "mail", "reply": {"code": 451}},
+        )
+    ).json()
+    async with stream(a) as events:
+        await b.send(
+            "x@example.com", [inbox["address"]], simple_mail(to=inbox["address"], subject="via b")
+        )
+        with pytest.raises(Exception, match="451"):
+            await b.send("bad@example.com", [inbox["address"]], simple_mail(to=inbox["address"]))
+        got = {}
+        while len(got) < 2:
+            e = await events.event()
+            got[e.event] = e.data
+    assert got["message.received"]["subject"] == "via b"
+    assert got["rule.hit"]["id"] == rule["id"] and got["rule.hit"]["hits"] == 1
