@@ -10,7 +10,15 @@ import asyncio
 
 import pytest
 
-from app.events.bus import EventBus, MessageReceived, Subscription
+from app.events.bus import (
+    ALL_TOPIC,
+    QUEUE_TOPIC,
+    DeliveryUpdated,
+    EventBus,
+    MessageReceived,
+    RuleHit,
+    Subscription,
+)
 
 GUARD = 5.0  # seconds: a hang guard, never reached when the code is right
 
@@ -20,7 +28,17 @@ def received(inbox: str = "a", tenant: str = "t", seq: int = 1) -> MessageReceiv
 
 
 def test_event_topics() -> None:
-    assert received("box", "ten").topics == ("inbox:box", "tenant:ten")
+    assert received("box", "ten").topics == ("inbox:box", "tenant:ten", ALL_TOPIC)
+    queued = DeliveryUpdated(
+        tenant_id="ten", delivery_id="d", outbound_id="o", inbox_id=None, state="queued"
+    )
+    assert queued.topics == ("delivery:d", "tenant:ten", ALL_TOPIC, QUEUE_TOPIC)
+    done = DeliveryUpdated(
+        tenant_id="ten", delivery_id="d", outbound_id="o", inbox_id=None, state="delivered"
+    )
+    assert QUEUE_TOPIC not in done.topics  # a finished delivery does not wake workers
+    hit = RuleHit(tenant_id="ten", rule_id="r", inbox_id=None, hits=1)
+    assert hit.topics == ("rule:r", "tenant:ten")
 
 
 def test_publish_without_subscribers_is_a_no_op() -> None:
