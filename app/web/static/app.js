@@ -202,9 +202,10 @@
         localizeTimes(card);
         const current = document.getElementById(card.id);
         if (current) { current.replaceWith(card); return; }
-        let list = section.querySelector("[data-outbounds]");
-        if (!list) { location.reload(); return; }  // the first sent message: draw the page
+        const list = section.querySelector("[data-outbounds]");
+        const empty = section.querySelector("[data-empty]");
         list.insertBefore(card, list.firstChild);
+        if (empty) empty.hidden = true;
       } finally {
         pending.delete(outboundId);
       }
