@@ -58,6 +58,9 @@ class PageHeaders:
                 present = {name.lower() for name, _ in headers}
                 if b"content-security-policy" not in present:
                     headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                if b"referrer-policy" not in present:
+                    # Our own requests carry their origin; other sites learn nothing.
+                    headers.append((b"referrer-policy", b"same-origin"))
                 if b"cache-control" not in present and not scope["path"].startswith(
                     f"{UI}/static/"
                 ):
@@ -79,11 +82,12 @@ class SameOriginForms:
             headers = Headers(scope=scope)
             site = headers.get("sec-fetch-site")
             origin = headers.get("origin")
-            foreign = site is not None and site not in ("same-origin", "none")
-            if origin is not None and origin != "null":
-                foreign = foreign or urlsplit(origin).netloc != headers.get("host", "")
-            elif origin == "null":
-                foreign = True
+            if site is not None:  # every current browser sends it
+                foreign = site not in ("same-origin", "none")
+            elif origin is not None:
+                foreign = origin == "null" or urlsplit(origin).netloc != headers.get("host", "")
+            else:  # not a browser (curl, scripts): nothing to forge
+                foreign = False
             if foreign:
                 response = Response("cross-site form refused", status_code=403)
                 await response(scope, receive, send)

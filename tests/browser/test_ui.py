@@ -105,7 +105,7 @@ async def test_inbox_live_and_message_views(
 
     # One click makes a throwaway inbox; its page says it is empty and live.
     await page.goto(f"{base}/")
-    await expect(page.get_by_role("heading", name="Inboxes")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Inboxes", exact=True)).to_be_visible()
     await page.get_by_role("button", name="New throwaway inbox").click()
     await expect(page).to_have_url(re.compile(rf"/ui/inboxes/({UUID})\?created=1$"))
     address = (await page.locator("#address").inner_text()).strip()
