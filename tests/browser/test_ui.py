@@ -322,10 +322,17 @@ async def test_keyed_mode_asks_for_a_key_and_shows_one_tenant(
     await page.get_by_role("link", name=re.compile("alice@mailharness.test")).click()
     await expect(page.locator("[data-message-id]")).to_have_count(1)
     await expect(page.locator("[data-live-state]")).to_have_text(re.compile(r"^Live"))
-    await harness.send(
-        "a@example.com", [mine["address"]], simple_mail(to=mine["address"], subject="Second")
-    )
-    await expect(page.locator("[data-message-id]").first).to_contain_text("Second")
+    await harness.send("shop@example.com", [mine["address"]], rich_mail(mine["address"]))
+    await expect(page.locator("[data-message-id]").first).to_contain_text("Confirm your account")
+
+    # The framed HTML and the downloads authenticate with the cookie as well.
+    await page.locator("[data-message-id] a.row").first.click()
+    frame = page.frame_locator("iframe.mail-frame")
+    await expect(frame.locator("#greeting")).to_have_text("Hello from the shop")
+    await page.get_by_role("tab", name="Attachments (1)").click()
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="report.bin").click()
+    assert Path(await (await info.value).path()).read_bytes() == ATTACHMENT
 
     # Another tenant's inbox does not exist for this key.
     resp = await page.goto(f"{base}/ui/inboxes/{theirs['id']}")
@@ -385,10 +392,11 @@ async def test_narrow_screens_and_dark_mode(harness: Harness, browser: Any, shot
         ("dark", {"width": 1280, "height": 860}, "dark"),
         ("narrow-dark", {"width": 390, "height": 844}, "dark"),
     ):
+        shown = pages if mode != "narrow-dark" else {k: pages[k] for k in ("inbox", "message")}
         ctx = await browser.new_context(viewport=viewport, color_scheme=scheme)
         try:
             page = await ctx.new_page()
-            for name, url in pages.items():
+            for name, url in shown.items():
                 seen = await _readable(page, url)
                 assert seen["overflow"] <= 0, f"{name} scrolls sideways at {viewport}"
                 dark = _luminance(seen["background"]) < 0.2 and _luminance(seen["color"]) > 0.7
