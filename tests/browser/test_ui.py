@@ -13,6 +13,7 @@ from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
 from playwright.async_api import BrowserContext, Page, Route, expect
 
@@ -269,10 +270,20 @@ async def test_delivery_timelines_and_fault_rules(harness: Harness, page: Page, 
     await page.get_by_role("button", name="Queue it").click()
     await expect(page.locator("[data-outbound]").first).to_contain_text("From the form")
 
-    # Hits are counted; a rule is deleted from the UI.
+    # Hits are counted, live; a rule is deleted from the UI.
     await page.goto(f"{base}/ui/rules")
     nobody = page.locator("tr", has_text="nobody@mailharness.test")
+    later = page.locator("tr", has_text="later@mailharness.test")
     await expect(nobody.locator("td[data-hits]")).to_have_text("1")
+    await expect(later.locator("td[data-hits]")).to_have_text("1")
+    await page.evaluate("window.__sameDocument = true")
+    async with aiosmtplib.SMTP(hostname=harness.smtp_host, port=harness.smtp_port) as client:
+        await client.ehlo()
+        await client.mail("app@example.com")
+        with pytest.raises(aiosmtplib.SMTPRecipientRefused):
+            await client.rcpt("later@mailharness.test")
+    await expect(later.locator("td[data-hits]")).to_have_text("2")
+    assert await page.evaluate("window.__sameDocument") is True, "the page was reloaded"
     await nobody.get_by_role("button", name="Delete").click()
     await expect(page.locator("tr", has_text="nobody@mailharness.test")).to_have_count(0)
     assert len((await harness.http.get("/api/v1/rules")).json()["items"]) == 1

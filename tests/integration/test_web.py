@@ -12,7 +12,7 @@ from email.policy import SMTP
 import pytest
 
 from app.api.app import openapi_document
-from tests.support import Harness, simple_mail
+from tests.support import Harness, SseReader, simple_mail
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -234,3 +234,26 @@ async def test_login_cookie_is_a_tenant_key(
 async def test_ui_is_not_part_of_the_api_document() -> None:
     paths = openapi_document()["paths"]
     assert not any(p == "/" or p.startswith("/ui") for p in paths)
+
+
+async def test_live_view_resumes_from_where_the_page_was_read(harness: Harness) -> None:
+    """Mail that arrives after the page was rendered but before its event stream
+    connects is still sent: the page gives the stream its starting position."""
+    http = harness.http
+    inbox = await harness.create_inbox(address="gap")
+    await harness.send("a@example.com", [inbox["address"]], simple_mail(to=inbox["address"]))
+    page = await http.get(f"/ui/inboxes/{inbox['id']}")
+    found = re.search(r'data-since="([^"]+)"', page.text)
+    assert found is not None
+    await harness.send(
+        "a@example.com", [inbox["address"]], simple_mail(to=inbox["address"], subject="In the gap")
+    )
+    params = {"inbox_id": inbox["id"], "types": "message.received", "since": found.group(1)}
+    async with http.stream("GET", "/api/v1/events", params=params) as resp:
+        assert resp.status_code == 200
+        reader = SseReader(resp)
+        block = await reader.block()
+        while block.event is None:  # the opening comment
+            block = await reader.block()
+        assert block.event == "message.received"
+        assert block.data["subject"] == "In the gap"

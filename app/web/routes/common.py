@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from app.api.deps import KEY_COOKIE
 from app.errors import InvalidInput
+from app.runtime import Runtime
+from app.services.feed import Feed
 from app.web.templating import UI
 
 MAX_FORM_BYTES = 256 * 1024
@@ -86,3 +88,12 @@ def optional_float(value: str | None, field: str) -> float | None:
         return float(value)
     except ValueError:
         raise InvalidInput(f"{field}: a number is expected") from None
+
+
+async def stream_position(
+    runtime: Runtime, *, tenant_id: str, inbox_id: str, event_type: str
+) -> str:
+    """The event stream's position before a page reads what it shows: the live view
+    resumes from it (``/api/v1/events?since=``), so nothing falls between the two."""
+    feed = Feed(db=runtime.db, tenant_id=tenant_id, inbox_id=inbox_id, types=(event_type,))
+    return (await feed.head()).encode()

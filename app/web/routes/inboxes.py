@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from app.api.deps import MailboxDep
+from app.api.deps import MailboxDep, RuntimeDep
 from app.api.schemas.inboxes import InboxCreate, InboxOut
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.mailbox import Mailbox
@@ -19,6 +19,7 @@ from app.web.routes.common import (
     read_form,
     render,
     see_other,
+    stream_position,
     validation_message,
 )
 from app.web.templating import UI
@@ -109,11 +110,15 @@ async def inbox_page(
     request: Request,
     inbox_id: str,
     mailbox: MailboxDep,
+    runtime: RuntimeDep,
     cursor: CursorQ = None,
     created: bool = False,
 ) -> Response:
     """One inbox's messages, newest first; new mail appears live."""
     inbox = await mailbox.get_inbox(inbox_id)
+    since = await stream_position(
+        runtime, tenant_id=mailbox.tenant_id, inbox_id=inbox.id, event_type="message.received"
+    )
     page = await mailbox.list_messages(inbox_id=inbox.id, limit=PAGE, cursor=cursor)
     return render(
         request,
@@ -127,6 +132,7 @@ async def inbox_page(
             "paged": cursor is not None,
             "unread": await _unread(mailbox, inbox.id),
             "created": created,
+            "since": since,
         },
     )
 

@@ -9,12 +9,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from app.api.deps import MailboxDep, OutboxDep
+from app.api.deps import MailboxDep, OutboxDep, RuntimeDep
 from app.api.schemas.delivery import SendRequest
 from app.errors import InvalidInput
+from app.runtime import Runtime
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
-from app.web.routes.common import fragment, read_form, render, see_other, validation_message
+from app.web.routes.common import (
+    fragment,
+    read_form,
+    render,
+    see_other,
+    stream_position,
+    validation_message,
+)
 from app.web.templating import UI
 
 router = APIRouter(include_in_schema=False)
@@ -28,6 +36,7 @@ def _split(value: str | None) -> list[str]:
 
 async def _sent_page(
     request: Request,
+    runtime: Runtime,
     mailbox: Mailbox,
     outbox: Outbox,
     inbox_id: str,
@@ -38,6 +47,9 @@ async def _sent_page(
     status_code: int = 200,
 ) -> Response:
     inbox = await mailbox.get_inbox(inbox_id)
+    since = await stream_position(
+        runtime, tenant_id=mailbox.tenant_id, inbox_id=inbox.id, event_type="delivery.updated"
+    )
     page = await outbox.list_sent(inbox.id, limit=PAGE, cursor=cursor)
     return render(
         request,
@@ -50,6 +62,7 @@ async def _sent_page(
             "next_cursor": page.next_cursor,
             "error": error,
             "form": form or {},
+            "since": since,
         },
         status_code=status_code,
     )
@@ -61,14 +74,17 @@ async def sent_page(
     inbox_id: str,
     mailbox: MailboxDep,
     outbox: OutboxDep,
+    runtime: RuntimeDep,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> Response:
     """Mail sent from this inbox, newest first, with every delivery's timeline."""
-    return await _sent_page(request, mailbox, outbox, inbox_id, cursor=cursor)
+    return await _sent_page(request, runtime, mailbox, outbox, inbox_id, cursor=cursor)
 
 
 @router.post("/inboxes/{inbox_id}/send")
-async def send(request: Request, inbox_id: str, mailbox: MailboxDep, outbox: OutboxDep) -> Response:
+async def send(
+    request: Request, inbox_id: str, mailbox: MailboxDep, outbox: OutboxDep, runtime: RuntimeDep
+) -> Response:
     """Send a plain-text message from this inbox (queued like the API's send)."""
     form = await read_form(request)
     try:
@@ -85,7 +101,15 @@ async def send(request: Request, inbox_id: str, mailbox: MailboxDep, outbox: Out
     else:
         return see_other(f"{UI}/inboxes/{inbox_id}/sent")
     return await _sent_page(
-        request, mailbox, outbox, inbox_id, cursor=None, error=error, form=form, status_code=422
+        request,
+        runtime,
+        mailbox,
+        outbox,
+        inbox_id,
+        cursor=None,
+        error=error,
+        form=form,
+        status_code=422,
     )
 
 

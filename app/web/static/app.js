@@ -117,6 +117,14 @@
     return Array.from(template.content.querySelectorAll("li[data-message-id]"));
   }
 
+  // The stream resumes from where the page was read (data-since), so nothing that
+  // happened in between is missed; on reconnects the browser sends Last-Event-ID.
+  function eventsUrl(section, inboxId, type) {
+    const since = section.getAttribute("data-since");
+    return "/api/v1/events?inbox_id=" + encodeURIComponent(inboxId) + "&types=" + type +
+      (since ? "&since=" + encodeURIComponent(since) : "");
+  }
+
   function liveInbox(section) {
     const inboxId = section.getAttribute("data-live-inbox");
     const list = section.querySelector("[data-rows]");
@@ -169,7 +177,7 @@
       return running;
     }
 
-    const source = new EventSource("/api/v1/events?inbox_id=" + encodeURIComponent(inboxId) + "&types=message.received");
+    const source = new EventSource(eventsUrl(section, inboxId, "message.received"));
     source.addEventListener("open", () => {
       state.textContent = "Live: new mail appears here as it arrives.";
       state.classList.add("live");
@@ -211,7 +219,7 @@
       }
     }
 
-    const source = new EventSource("/api/v1/events?inbox_id=" + encodeURIComponent(inboxId) + "&types=delivery.updated");
+    const source = new EventSource(eventsUrl(section, inboxId, "delivery.updated"));
     source.addEventListener("open", () => {
       state.textContent = "Live: delivery states update as they change.";
       state.classList.add("live");
@@ -230,6 +238,17 @@
       state.classList.remove("live");
       state.textContent = source.readyState === EventSource.CLOSED
         ? "Live updates are unavailable; reload to see changes." : "Reconnecting…";
+    });
+  }
+
+  function liveRules() {
+    const source = new EventSource("/api/v1/events?types=rule.hit");
+    source.addEventListener("rule.hit", (event) => {
+      try {
+        const rule = JSON.parse(event.data);
+        const cell = rule && document.querySelector("#r-" + CSS.escape(rule.id) + " [data-hits]");
+        if (cell) cell.textContent = String(rule.hits);
+      } catch (_) { /* not ours */ }
     });
   }
 
@@ -296,6 +315,7 @@
     document.querySelectorAll("[data-tabs]").forEach(setupTabs);
     document.querySelectorAll("[data-live-inbox]:not([data-paged])").forEach(liveInbox);
     document.querySelectorAll("[data-live-sent]").forEach(liveSent);
+    document.querySelectorAll("table[data-live-rules]").forEach(liveRules);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
