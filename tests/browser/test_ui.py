@@ -397,6 +397,7 @@ async def test_narrow_screens_and_dark_mode(harness: Harness, browser: Any, shot
         "sent": f"{base}/ui/inboxes/{inbox['id']}/sent",
         "rules": f"{base}/ui/rules",
         "status": f"{base}/ui/status",
+        "search": f"{base}/ui/search?q=confirm",
     }
     for mode, viewport, scheme in (
         ("narrow", {"width": 390, "height": 844}, "light"),
