@@ -52,6 +52,7 @@ async def test_pages_render_from_the_store(harness: Harness) -> None:
     assert root.status_code == 200
     assert "pages@mailharness.test" in root.text and ">qa<" in root.text
     assert "script-src 'self'" in root.headers["content-security-policy"]
+    assert (await http.get("/ui", follow_redirects=True)).url.path == "/ui/"
     assert (await http.get("/ui/?tag=qa")).text.count("pages@mailharness.test") >= 1
     assert "pages@mailharness.test" not in (await http.get("/ui/?tag=other")).text
 
