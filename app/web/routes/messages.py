@@ -32,6 +32,11 @@ SESSIONS_SEARCHED = 200
 ImagesQ = Annotated[Literal["blocked", "remote"], Query()]
 
 _DOCTYPE = re.compile(rb"^\s*<!doctype[^>]*>", re.IGNORECASE)
+# An <img>, a background attribute or a CSS url() that would fetch from the network.
+_REMOTE_IMAGE = re.compile(
+    r"""(<img[^>]+src|background)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?\s*(https?:)?//""",
+    re.IGNORECASE,
+)
 _CID = re.compile(r"""cid:([^"'\s)>]+)""", re.IGNORECASE)
 
 
@@ -95,9 +100,7 @@ async def message_page(
         message = await mailbox.mark_seen(message.id, True)
     inbox = await mailbox.get_inbox(message.inbox_id)
     raw = await mailbox.raw(message.id)
-    remote_images = message.html is not None and bool(
-        re.search(r"""<img[^>]+src\s*=\s*["']?https?:""", message.html, re.IGNORECASE)
-    )
+    remote_images = message.html is not None and bool(_REMOTE_IMAGE.search(message.html))
     return render(
         request,
         "message.html",

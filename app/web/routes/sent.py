@@ -63,6 +63,7 @@ async def _sent_page(
             "error": error,
             "form": form or {},
             "since": since,
+            "paged": cursor is not None,
         },
         status_code=status_code,
     )

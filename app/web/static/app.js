@@ -210,6 +210,7 @@
         localizeTimes(card);
         const current = document.getElementById(card.id);
         if (current) { current.replaceWith(card); return; }
+        if (section.hasAttribute("data-paged")) return;  // new mail belongs on the first page
         const list = section.querySelector("[data-outbounds]");
         const empty = section.querySelector("[data-empty]");
         list.insertBefore(card, list.firstChild);
