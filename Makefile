@@ -42,12 +42,18 @@ postgres:
 	    echo "PostgreSQL is not reachable on 127.0.0.1:5432; start one (e.g. docker compose up -d postgres)"; exit 1; \
 	  fi; }
 
-# Command-line SMTP clients some tests drive (Debian packages; installed when root).
+# Command-line SMTP clients and the headless browser some tests drive (Debian packages;
+# installed when root). The web UI tests use the system chromium, never a downloaded one.
 tools:
 	@command -v swaks >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get install -y -q swaks >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q swaks >/dev/null; }; \
 	  else echo "swaks not installed: its tests are skipped (install the swaks package)"; fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	  else echo "chromium not installed: the web UI browser tests are skipped (install the chromium package)"; fi; }
 
 openapi: $(STAMP)
 	$(BIN)/mailharness openapi

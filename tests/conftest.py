@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
+from app.config import DEFAULT_TENANT_ID, Settings
 from app.runtime import Runtime
 from app.server import Services
 from app.store.db import create_engine
@@ -115,6 +115,10 @@ async def db_url(
     engine = create_engine(url, pool_size=1)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(TABLES_TO_EMPTY)} RESTART IDENTITY CASCADE"))
+        # Keys made tenants of their own; only the migration's default one stays.
+        await conn.execute(
+            text("DELETE FROM tenant WHERE id <> :default"), {"default": DEFAULT_TENANT_ID}
+        )
     await engine.dispose()
 
 

@@ -31,6 +31,7 @@ from app.api.routers import (
     webhooks,
 )
 from app.runtime import Runtime
+from app.web import mount as mount_web_ui
 
 log = logging.getLogger("app.http")
 
@@ -129,6 +130,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
     ):
         app.include_router(router)
     errors.install(app)
+    mount_web_ui(app, runtime)
     if runtime is not None and runtime.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

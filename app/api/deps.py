@@ -34,11 +34,23 @@ def presented_key(request: Request) -> str | None:
     return key or None
 
 
+# The web UI's login stores the key in this cookie (HttpOnly, SameSite=Strict), so
+# pages and the browser's EventSource authenticate without script access to the key.
+KEY_COOKIE = "mailharness_key"
+
+
+def tenant_key(request: Request) -> str | None:
+    """The key a tenant request presents: a header (which takes precedence), else the
+    web UI's cookie."""
+    return presented_key(request) or request.cookies.get(KEY_COOKIE, "").strip() or None
+
+
 async def get_tenant_id(request: Request, runtime: RuntimeDep) -> str:
     """The caller's tenant: the key's own, the default one for the admin key, or the
-    default one in open mode (no keys configured). 401 otherwise."""
+    default one in open mode (no keys configured). 401 otherwise. The key comes from
+    ``Authorization``/``X-API-Key`` or, without those, the web UI's cookie."""
     keys = runtime.keys()
-    presented = presented_key(request)
+    presented = tenant_key(request)
     if presented is None:
         if await keys.keyed_mode():
             raise Unauthorized()

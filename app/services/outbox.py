@@ -242,6 +242,11 @@ class Outbox:
             events = await repo.events([delivery.id])
         return delivery_out(delivery, events[delivery.id])
 
+    async def delivery_counts(self) -> dict[str, int]:
+        """The tenant's deliveries per state (the queue depth is queued + deferred)."""
+        async with self.db.read() as session:
+            return await DeliveryRepository(session, self.tenant_id).count_by_state()
+
     async def wait_delivery(
         self, delivery_id: str, *, state: WaitState, timeout: float
     ) -> DeliveryOut:

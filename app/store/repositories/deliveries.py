@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
@@ -104,3 +104,10 @@ class DeliveryRepository:
             for e in rows.scalars():
                 out[e.delivery_id].append(e)
         return out
+
+    async def count_by_state(self) -> dict[str, int]:
+        """How many deliveries are in each state."""
+        stmt = select(Delivery.state, func.count()).group_by(Delivery.state)
+        if self.tenant_id is not None:
+            stmt = stmt.where(Delivery.tenant_id == self.tenant_id)
+        return {str(state): int(n) for state, n in (await self.session.execute(stmt)).all()}
