@@ -89,7 +89,9 @@ async def cluster(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[list[Node]
             "MAILHARNESS_DATA_DIR": str(tmp_path / f"node{i}"),
             "MAILHARNESS_DATABASE_URL": pg_url,
             "MAILHARNESS_RELAY_URL": f"smtp://127.0.0.1:{remote.port}",
-            "MAILHARNESS_DELIVERY_LEASE": "3",
+            # Long enough that a loaded CI machine does not reclaim live work (duplicates);
+            # short enough that the dead node's leases return quickly.
+            "MAILHARNESS_DELIVERY_LEASE": "8",
             "MAILHARNESS_WORKER_POLL_INTERVAL": "1",
             "MAILHARNESS_LOG_LEVEL": "INFO",
         }
