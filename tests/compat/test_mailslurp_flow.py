@@ -117,7 +117,7 @@ async def test_email_reads(harness: Harness, slurp: Slurp) -> None:
     assert err.value.status == 404
 
 
-async def test_send_and_confirm_with_delivery_status(harness: Harness, slurp: Slurp) -> None:
+async def test_send_and_confirm_with_delivery_status(slurp: Slurp) -> None:
     sender = await slurp.call(slurp.inboxes.create_inbox, name="Shop")
     receiver = await slurp.call(slurp.inboxes.create_inbox)
     sent = await slurp.call(
@@ -152,7 +152,9 @@ async def test_send_and_confirm_with_delivery_status(harness: Harness, slurp: Sl
 
     statuses = await slurp.call(slurp.sent.get_sent_delivery_statuses_by_sent_id, sent.id)
     assert [s.id for s in statuses.content] == [status.id]
-    by_inbox = await slurp.call(slurp.sent.wait_for_delivery_statuses, inbox_id=sender.id, timeout=5000)
+    by_inbox = await slurp.call(
+        slurp.sent.wait_for_delivery_statuses, inbox_id=sender.id, timeout=5000
+    )
     assert by_inbox.id == status.id
     one = await slurp.call(slurp.sent.get_sent_delivery_status, status.id)
     assert one.smtp_status_code == 250
@@ -173,7 +175,7 @@ async def test_send_and_confirm_with_delivery_status(harness: Harness, slurp: Sl
     assert [p.subject for p in previews] == ["Your order", "Second"]
 
 
-async def test_attachments_upload_and_base64_download(harness: Harness, slurp: Slurp) -> None:
+async def test_attachments_upload_and_base64_download(slurp: Slurp) -> None:
     sender = await slurp.call(slurp.inboxes.create_inbox)
     receiver = await slurp.call(slurp.inboxes.create_inbox)
     payload = bytes(range(256)) * 4  # not UTF-8: the base64 variant is the way to read it
