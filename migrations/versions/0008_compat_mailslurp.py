@@ -47,9 +47,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_compat_upload")),
     )
-    op.create_index(
-        "ix_compat_upload_tenant_created", "compat_upload", ["tenant_id", "created_at"]
-    )
+    op.create_index("ix_compat_upload_tenant_created", "compat_upload", ["tenant_id", "created_at"])
 
 
 def downgrade() -> None:
