@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from app.compat.mailslurp import mapping, wire
 from app.compat.mailslurp.deps import (
@@ -29,6 +29,7 @@ from app.compat.mailslurp.deps import (
 )
 from app.compat.mailslurp.routes.common import sent_dto
 from app.compat.mailslurp.store import Slice
+from app.delivery.queue import Queue
 from app.errors import InvalidInput, NotFound, WaitTimeout
 from app.services.mailbox import check_id
 from app.services.outbox import delivery_out
@@ -197,6 +198,35 @@ async def get_delivery_statuses_by_inbox_id(
         part(page, size, sort), inbox_id=inbox_id, since=utc(since), before=utc(before)
     )
     return wire.page_of(await _statuses(slurp, rows), page=page, size=size, total=total)
+
+
+@router.get("/inboxes/{inbox_id}/sent/count")
+async def get_inbox_sent_count(inbox_id: str, slurp: SlurpDep) -> wire.CountDto:
+    inbox_id = await slurp.mailbox.require_inbox(inbox_id)
+    _, total = await slurp.store.sent(Slice(page=0, size=1, descending=False), inbox_id=inbox_id)
+    return wire.CountDto(total_elements=total)
+
+
+async def _sent_raw(slurp: Slurp, sent_id: str) -> bytes:
+    outbound = await slurp.outbox.get_outbound(sent_id)  # the caller's, or 404
+    async with slurp.runtime.db.read() as session:
+        _, raw = await Queue.load(session, outbound.id)
+    return raw
+
+
+@router.get(
+    "/sent/{sent_id}/raw",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def get_raw_sent_email_contents(sent_id: str, slurp: SlurpDep) -> Response:
+    """The sent message's bytes as queued."""
+    return Response(content=await _sent_raw(slurp, sent_id), media_type="text/plain")
+
+
+@router.get("/sent/{sent_id}/raw/json")
+async def get_raw_sent_email_json(sent_id: str, slurp: SlurpDep) -> wire.RawEmailJson:
+    return wire.RawEmailJson(content=(await _sent_raw(slurp, sent_id)).decode("utf-8", "replace"))
 
 
 @router.get("/sent/{sent_id}")
