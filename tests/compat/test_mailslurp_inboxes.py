@@ -79,6 +79,15 @@ async def test_create_get_list_delete(harness: Harness, slurp: Slurp) -> None:
     assert await slurp.call(slurp.inboxes.get_inboxes) == []
 
 
+async def test_open_mode_accepts_any_key(harness: Harness) -> None:
+    keyed = sdk(harness.base_url, "the-key-from-our-mailslurp-account")
+    try:
+        inbox = await keyed.call(keyed.inboxes.create_inbox)
+        assert inbox.user_id == "00000000-0000-0000-0000-000000000000"
+    finally:
+        await asyncio.to_thread(keyed.client.close)
+
+
 async def test_bad_input_is_400(slurp: Slurp) -> None:
     with pytest.raises(ms.ApiException) as err:
         await slurp.call(slurp.inboxes.create_inbox, email_address="not an address")

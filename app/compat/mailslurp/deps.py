@@ -1,8 +1,9 @@
 """Request plumbing of the MailSlurp API: the caller's services, MailSlurp's paging and
 millisecond timeouts.
 
-Authentication is the native one: MailSlurp's ``x-api-key`` header is one of the
-headers ``app.api.deps`` accepts (open mode: any or no key is the default tenant).
+Authentication is the native one (MailSlurp's ``x-api-key`` header is one of the
+headers ``app.api.deps`` accepts), except that in open mode (no keys configured)
+any key is accepted as the default tenant: MailSlurp suites always send one.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
-from app.api.deps import MailboxDep, OutboxDep, RuntimeDep, TenantDep
+from app.api.deps import RuntimeDep, get_tenant_id
 from app.compat.mailslurp.store import Slice, SlurpStore
+from app.config import DEFAULT_TENANT_ID
 from app.runtime import Runtime
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
@@ -44,14 +46,16 @@ class Slurp:
         return self.runtime.waits.clamp(timeout_ms / 1000)
 
 
-def get_slurp(
-    runtime: RuntimeDep, tenant_id: TenantDep, mailbox: MailboxDep, outbox: OutboxDep
-) -> Slurp:
+async def get_slurp(request: Request, runtime: RuntimeDep) -> Slurp:
+    if await runtime.keys().keyed_mode():
+        tenant_id = await get_tenant_id(request, runtime)
+    else:
+        tenant_id = DEFAULT_TENANT_ID
     return Slurp(
         runtime=runtime,
         tenant_id=tenant_id,
-        mailbox=mailbox,
-        outbox=outbox,
+        mailbox=runtime.mailbox(tenant_id),
+        outbox=runtime.outbox(tenant_id),
         store=SlurpStore(db=runtime.db, tenant_id=tenant_id),
     )
 
