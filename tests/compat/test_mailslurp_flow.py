@@ -111,10 +111,25 @@ async def test_email_reads(harness: Harness, slurp: Slurp) -> None:
     assert full.read is True
     assert full.updated_at.tzinfo == UTC or full.updated_at.utcoffset().total_seconds() == 0
 
+    found = await slurp.call(slurp.emails.get_emails_paginated, search_filter="481516")
+    assert [e.id for e in found.content] == [preview.id]
+    missing = await slurp.call(slurp.emails.get_emails_paginated, search_filter="nothing-like-it")
+    assert missing.total_elements == 0 and missing.empty is True
+    latest = await slurp.call(slurp.emails.get_latest_email, inbox_ids=[inbox.id])
+    assert latest.id == preview.id
+    html_json = await slurp.call(slurp.emails.get_email_html_json, preview.id)
+    assert html_json.subject == "Reset your Acme password" and "<b>" in html_json.body
+    await slurp.call(slurp.emails.mark_as_read, preview.id, read=False)
+    assert (await slurp.call(slurp.emails.get_unread_email_count)).count == 1
+
     await slurp.call(slurp.emails.delete_email, preview.id)
     with pytest.raises(ms.ApiException) as err:
         await slurp.call(slurp.emails.get_email, preview.id)
     assert err.value.status == 404
+    await harness.send("no-reply@acme.example", [inbox.email_address], raw)
+    await slurp.call(slurp.waits.wait_for_latest_email, inbox_id=inbox.id, timeout=5000)
+    await slurp.call(slurp.emails.delete_all_emails)
+    assert (await slurp.call(slurp.inboxes.get_inbox_email_count, inbox.id)).total_elements == 0
 
 
 async def test_send_and_confirm_with_delivery_status(slurp: Slurp) -> None:

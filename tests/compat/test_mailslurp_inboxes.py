@@ -149,8 +149,35 @@ async def test_api_key_is_ours_and_tenants_are_isolated(harness: Harness) -> Non
             with pytest.raises(ms.ApiException) as err:
                 await asyncio.to_thread(call)
             assert err.value.status == 404
+        # Sent mail, delivery statuses and uploads are per tenant too.
+        [upload] = await a.call(
+            a.attachments.upload_attachment, ms.UploadAttachmentOptions(base64_contents="aGk=")
+        )
+        sent = await a.call(
+            a.inboxes.send_email_and_confirm,
+            inbox.id,
+            ms.SendEmailOptions(to=[inbox.email_address], body="x", attachments=[upload]),
+        )
+        status = await a.call(a.sent.wait_for_delivery_statuses, sent_id=sent.id, timeout=10_000)
+        own = await b.call(b.inboxes.create_inbox)
+        for call in (
+            lambda: b.sent.get_sent_email(sent.id),
+            lambda: b.sent.wait_for_delivery_statuses(sent_id=sent.id, timeout=100),
+            lambda: b.sent.get_sent_delivery_status(status.id),
+            lambda: b.sent.get_sent_delivery_statuses_by_sent_id(sent.id),
+            lambda: b.sent.get_raw_sent_email_json(sent.id),
+            lambda: b.inboxes.send_email(
+                own.id, ms.SendEmailOptions(to=[own.email_address], attachments=[upload])
+            ),
+            lambda: b.inboxes.send_email(inbox.id, ms.SendEmailOptions(to=[own.email_address])),
+        ):
+            with pytest.raises(ms.ApiException) as err:
+                await asyncio.to_thread(call)
+            assert err.value.status == 404
+        assert (await b.call(b.sent.get_sent_emails)).total_elements == 0
+        assert (await b.call(b.sent.get_sent_delivery_statuses)).total_elements == 0
         assert (await b.call(b.emails.get_emails_paginated)).total_elements == 0
-        assert (await a.call(a.emails.get_emails_paginated)).total_elements == 1
+        assert (await a.call(a.emails.get_emails_paginated)).total_elements >= 1
         assert [i.id for i in await b.call(b.inboxes.get_inboxes)] != [inbox.id]
     finally:
         for client in (anonymous, a, b):
