@@ -241,3 +241,45 @@ async def test_attachments_upload_and_base64_download(slurp: Slurp) -> None:
             ms.SendEmailOptions(to=[receiver.email_address], attachments=["nope"]),
         )
     assert err.value.status == 404
+
+
+async def test_reply_and_forward(slurp: Slurp) -> None:
+    a, b, c = [await slurp.call(slurp.inboxes.create_inbox) for _ in range(3)]
+    [upload] = await slurp.call(
+        slurp.attachments.upload_attachment,
+        ms.UploadAttachmentOptions(
+            base64_contents=base64.b64encode(b"a,b\n1,2\n").decode(),
+            content_type="text/csv",
+            filename="report.csv",
+        ),
+    )
+    await slurp.call(
+        slurp.inboxes.send_email_and_confirm,
+        a.id,
+        ms.SendEmailOptions(
+            to=[b.email_address], subject="Question", body="Ready?", attachments=[upload]
+        ),
+    )
+    question = await slurp.call(slurp.waits.wait_for_latest_email, inbox_id=b.id, timeout=10_000)
+
+    reply = await slurp.call(
+        slurp.emails.reply_to_email,
+        question.id,
+        ms.ReplyToEmailOptions(body="<p>Yes</p>", is_html=True),
+    )
+    assert reply.to == [a.email_address] and reply.subject == "Re: Question"
+    answer = await slurp.call(slurp.waits.wait_for_latest_email, inbox_id=a.id, timeout=10_000)
+    assert answer.subject == "Re: Question" and answer.body.strip() == "<p>Yes</p>"
+    assert answer.in_reply_to == question.message_id
+    assert answer.headers["References"] == f"<{question.message_id}>"
+
+    forwarded = await slurp.call(
+        slurp.emails.forward_email, question.id, ms.ForwardEmailOptions(to=[c.email_address])
+    )
+    assert forwarded.subject == "Fwd: Question" and len(forwarded.attachments) == 1
+    copy = await slurp.call(slurp.waits.wait_for_latest_email, inbox_id=c.id, timeout=10_000)
+    assert copy.subject == "Fwd: Question" and copy.body.strip() == "Ready?"
+    [meta] = await slurp.call(slurp.emails.get_email_attachments, copy.id)
+    assert (meta.name, meta.content_type) == ("report.csv", "text/csv")
+    data = await slurp.call(slurp.emails.download_attachment_base64, copy.id, meta.id)
+    assert base64.b64decode(data.base64_file_contents) == b"a,b\n1,2\n"

@@ -65,6 +65,22 @@ class SendEmailOptions(WireIn):
     attachments: list[str] = Field(default_factory=list)
 
 
+class ReplyToEmailOptions(WireIn):
+    body: str = ""
+    is_html: bool = Field(default=False, alias="isHTML")
+    html: bool | None = None
+    reply_to: str | None = None
+    custom_headers: dict[str, str] = Field(default_factory=dict)
+    attachments: list[str] = Field(default_factory=list)
+
+
+class ForwardEmailOptions(WireIn):
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    subject: str | None = None
+
+
 MatchField = Literal["SUBJECT", "TO", "BCC", "CC", "FROM", "HEADERS"]
 MatchShould = Literal["MATCH", "CONTAIN", "EQUAL"]
 

@@ -1,9 +1,12 @@
 """Helpers the MailSlurp route modules share: full emails (marked read), inbox views,
-sent-message views and the message filter of the wait and list endpoints."""
+sending through the native outbox, and sent-message views."""
 
 from __future__ import annotations
 
-from app.api.schemas.delivery import OutboundOut
+import base64
+from collections.abc import Sequence
+
+from app.api.schemas.delivery import AttachmentIn, OutboundOut, SendRequest
 from app.api.schemas.inboxes import InboxOut
 from app.compat.mailslurp import mapping, wire
 from app.compat.mailslurp.deps import Slurp
@@ -38,3 +41,38 @@ async def sent_dto(
         local_domains=slurp.runtime.settings.domains,
         attachments=attachments,
     )
+
+
+def _send_request(opts: wire.SendEmailOptions, uploads: list[AttachmentIn]) -> SendRequest:
+    is_html = bool(opts.is_html or opts.html)
+    return SendRequest(
+        to=opts.to,
+        cc=opts.cc,
+        bcc=opts.bcc,
+        subject=opts.subject or "",
+        text=None if is_html else (opts.body or ""),
+        html=(opts.body or "") if is_html else None,
+        reply_to=opts.reply_to,
+        headers=opts.custom_headers,
+        attachments=uploads,
+    )
+
+
+async def send(
+    slurp: Slurp,
+    inbox_id: str,
+    opts: wire.SendEmailOptions,
+    extra: Sequence[AttachmentIn] = (),
+) -> str:
+    """Send through the native outbox (its composer and queue); the outbound id."""
+    uploads = await slurp.store.uploads(opts.attachments)
+    attachments = [
+        AttachmentIn(
+            filename=u.filename or "attachment",
+            content_type=u.content_type,
+            content_base64=base64.b64encode(u.data).decode(),
+        )
+        for u in uploads
+    ]
+    sent = await slurp.outbox.send(inbox_id, _send_request(opts, [*attachments, *extra]))
+    return sent.id

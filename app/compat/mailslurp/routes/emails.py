@@ -1,5 +1,5 @@
 """EmailController: get (marks read), pages, latest, HTML, raw, delete, attachments,
-links, content match, codes, text lines and the read flag."""
+links, content match, codes, text lines, the read flag, reply and forward."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
 
+from app.api.schemas.delivery import AttachmentIn
 from app.api.schemas.messages import MessageOut
 from app.api.views import message_out
 from app.compat.mailslurp import mapping, wire
@@ -22,7 +23,7 @@ from app.compat.mailslurp.deps import (
     part,
     utc,
 )
-from app.compat.mailslurp.routes.common import read_email
+from app.compat.mailslurp.routes.common import read_email, send, sent_dto
 from app.compat.mailslurp.store import Slice
 from app.errors import InvalidInput, NotFound
 from app.mail.extract import html_to_text
@@ -102,6 +103,71 @@ async def get_unread_email_count(
 async def get_email(email_id: str, slurp: SlurpDep) -> wire.Email:
     """The full email; marks it read."""
     return await read_email(slurp, email_id)
+
+
+def _prefixed(prefix: str, subject: str | None) -> str:
+    subject = subject or ""
+    return subject if subject.lower().startswith(prefix.lower()) else f"{prefix} {subject}"
+
+
+@router.put("/emails/{email_id}")
+async def reply_to_email(
+    email_id: str, options: wire.ReplyToEmailOptions, slurp: SlurpDep
+) -> wire.SentEmailDto:
+    """Reply from the receiving inbox to the sender (``Reply-To`` first), threaded with
+    ``In-Reply-To``/``References``."""
+    m = await slurp.mailbox.get_message(email_id)
+    target = m.reply_to[0] if m.reply_to else m.from_
+    if target is None or not target.address:
+        raise InvalidInput(f"email {email_id} has no sender to reply to")
+    headers = dict(options.custom_headers)
+    if m.message_id:
+        headers.setdefault("In-Reply-To", m.message_id)
+        headers.setdefault("References", m.message_id)
+    outbound_id = await send(
+        slurp,
+        m.inbox_id,
+        wire.SendEmailOptions(
+            to=[target.address],
+            subject=_prefixed("Re:", m.subject),
+            body=options.body,
+            is_html=options.is_html or bool(options.html),
+            reply_to=options.reply_to,
+            custom_headers=headers,
+            attachments=options.attachments,
+        ),
+    )
+    return await sent_dto(slurp, await slurp.outbox.get_outbound(outbound_id))
+
+
+@router.post("/emails/{email_id}/forward", status_code=status.HTTP_201_CREATED)
+async def forward_email(
+    email_id: str, options: wire.ForwardEmailOptions, slurp: SlurpDep
+) -> wire.SentEmailDto:
+    """Forward from the receiving inbox: the same body and attachments, ``Fwd:`` subject."""
+    m = await slurp.mailbox.get_message(email_id)
+    files = [await slurp.mailbox.attachment(m.id, a.id) for a in m.attachments]
+    outbound_id = await send(
+        slurp,
+        m.inbox_id,
+        wire.SendEmailOptions(
+            to=options.to,
+            cc=options.cc,
+            bcc=options.bcc,
+            subject=options.subject or _prefixed("Fwd:", m.subject),
+            body=mapping.body_of(m) or "",
+            is_html=m.html is not None,
+        ),
+        extra=[
+            AttachmentIn(
+                filename=f.meta.filename or f"attachment-{f.meta.index}",
+                content_type=f.meta.content_type,
+                content_base64=base64.b64encode(f.data).decode(),
+            )
+            for f in files
+        ],
+    )
+    return await sent_dto(slurp, await slurp.outbox.get_outbound(outbound_id))
 
 
 @router.delete("/emails/{email_id}", status_code=status.HTTP_204_NO_CONTENT)

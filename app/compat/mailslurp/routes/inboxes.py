@@ -3,14 +3,12 @@ inbox, their count, and sending from an inbox (plain and confirmed)."""
 
 from __future__ import annotations
 
-import base64
 import math
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from app.api.schemas.delivery import AttachmentIn, SendRequest
 from app.api.schemas.inboxes import InboxCreate
 from app.api.views import message_out
 from app.compat.mailslurp import mapping, wire
@@ -25,7 +23,7 @@ from app.compat.mailslurp.deps import (
     utc,
 )
 from app.compat.mailslurp.matching import slurp_filter
-from app.compat.mailslurp.routes.common import inbox_dtos, sent_dto
+from app.compat.mailslurp.routes.common import inbox_dtos, send, sent_dto
 from app.compat.mailslurp.routes.waits import latest
 from app.compat.mailslurp.store import InboxExtra, Slice
 from app.errors import InvalidInput, NotFound
@@ -246,39 +244,10 @@ async def get_inbox_email_count(inbox_id: str, slurp: SlurpDep) -> wire.CountDto
     return wire.CountDto(total_elements=inbox.message_count)
 
 
-def _send_request(opts: wire.SendEmailOptions, uploads: list[AttachmentIn]) -> SendRequest:
-    is_html = bool(opts.is_html or opts.html)
-    return SendRequest(
-        to=opts.to,
-        cc=opts.cc,
-        bcc=opts.bcc,
-        subject=opts.subject or "",
-        text=None if is_html else (opts.body or ""),
-        html=(opts.body or "") if is_html else None,
-        reply_to=opts.reply_to,
-        headers=opts.custom_headers,
-        attachments=uploads,
-    )
-
-
-async def _send(slurp: Slurp, inbox_id: str, opts: wire.SendEmailOptions) -> str:
-    uploads = await slurp.store.uploads(opts.attachments)
-    attachments = [
-        AttachmentIn(
-            filename=u.filename or "attachment",
-            content_type=u.content_type,
-            content_base64=base64.b64encode(u.data).decode(),
-        )
-        for u in uploads
-    ]
-    sent = await slurp.outbox.send(inbox_id, _send_request(opts, attachments))
-    return sent.id
-
-
 @router.post("/inboxes/{inbox_id}", status_code=status.HTTP_201_CREATED)
 async def send_email(inbox_id: str, opts: wire.SendEmailOptions, slurp: SlurpDep) -> Response:
     """Send from the inbox (through the native outbox and delivery queue)."""
-    await _send(slurp, inbox_id, opts)
+    await send(slurp, inbox_id, opts)
     return Response(status_code=status.HTTP_201_CREATED)
 
 
@@ -286,6 +255,6 @@ async def send_email(inbox_id: str, opts: wire.SendEmailOptions, slurp: SlurpDep
 async def send_email_and_confirm(
     inbox_id: str, opts: wire.SendEmailOptions, slurp: SlurpDep
 ) -> wire.SentEmailDto:
-    outbound_id = await _send(slurp, inbox_id, opts)
+    outbound_id = await send(slurp, inbox_id, opts)
     outbound = await slurp.outbox.get_outbound(outbound_id)
     return await sent_dto(slurp, outbound, attachments=list(opts.attachments))
