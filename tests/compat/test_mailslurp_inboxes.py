@@ -92,7 +92,23 @@ async def test_bad_input_is_400(slurp: Slurp) -> None:
     with pytest.raises(ms.ApiException) as err:
         await slurp.call(slurp.inboxes.create_inbox, email_address="not an address")
     assert err.value.status == 400
+    # Refused by the native schemas behind the adapter: still 400, never 500.
+    with pytest.raises(ms.ApiException) as err:
+        await slurp.call(slurp.inboxes.create_inbox, expires_in=10**15)
+    assert err.value.status == 400
     inbox = await slurp.call(slurp.inboxes.create_inbox)
+    with pytest.raises(ms.ApiException) as err:
+        await slurp.call(
+            slurp.inboxes.send_email,
+            inbox.id,
+            ms.SendEmailOptions(to=[inbox.email_address], subject="x" * 2000),
+        )
+    assert err.value.status == 400
+    with pytest.raises(ms.ApiException) as err:
+        await slurp.call(
+            slurp.inboxes.send_email, inbox.id, ms.SendEmailOptions(to=["not an address"])
+        )
+    assert err.value.status == 400
     with pytest.raises(ms.ApiException) as err:
         await slurp.call(slurp.inboxes.create_inbox, email_address=inbox.email_address)
     assert err.value.status == 409

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -52,7 +53,11 @@ def _install_errors(app: FastAPI) -> None:
         return _body(exc.code, exc.detail, _status(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    @app.exception_handler(ValidationError)
+    async def _validation(
+        _: Request, exc: RequestValidationError | ValidationError
+    ) -> JSONResponse:
+        # ValidationError: a MailSlurp option the native request schema refuses.
         parts = []
         for err in list(exc.errors())[:5]:
             loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
