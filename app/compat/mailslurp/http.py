@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.compat.mailslurp import webhook_payloads
 from app.compat.mailslurp.routes import attachments, emails, inboxes, sent, waits, webhooks
 from app.errors import InvalidInput, MailharnessError, WaitTimeout
 from app.runtime import Runtime
@@ -84,6 +85,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    webhook_payloads.register()
     for module in (inboxes, emails, waits, sent, attachments, webhooks):
         app.include_router(module.router)
     _install_errors(app)
