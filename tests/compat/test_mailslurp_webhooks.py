@@ -145,3 +145,32 @@ async def test_unsupported_webhook_options_are_400(slurp: Slurp) -> None:
             ms.CreateWebhookOptions(url="http://127.0.0.1:9/x"),
         )
     assert err.value.status == 404
+
+
+@pytest.mark.parametrize("settings_overrides", [{"admin_key": "admin-secret"}])
+async def test_webhooks_are_per_tenant(harness: Harness) -> None:
+    _, key_a = await harness.runtime.keys().create("tenant-a")
+    _, key_b = await harness.runtime.keys().create("tenant-b")
+    a, b = sdk(harness.base_url, key_a), sdk(harness.base_url, key_b)
+    try:
+        inbox = await a.call(a.inboxes.create_inbox)
+        hook = await a.call(
+            a.webhooks.create_webhook, inbox.id, ms.CreateWebhookOptions(url="http://127.0.0.1:9/")
+        )
+        own = await b.call(b.inboxes.create_inbox)
+        for call in (
+            lambda: b.webhooks.get_webhook(hook.id),
+            lambda: b.webhooks.delete_webhook_by_id(hook.id),
+            lambda: b.webhooks.delete_webhook(own.id, hook.id),
+            lambda: b.webhooks.get_webhooks(inbox.id),
+            lambda: b.webhooks.create_webhook(
+                inbox.id, ms.CreateWebhookOptions(url="http://127.0.0.1:9/")
+            ),
+        ):
+            with pytest.raises(ms.ApiException) as err:
+                await asyncio.to_thread(call)
+            assert err.value.status == 404
+        assert [w.id for w in await a.call(a.webhooks.get_webhooks, inbox.id)] == [hook.id]
+    finally:
+        for client in (a, b):
+            await asyncio.to_thread(client.client.close)
