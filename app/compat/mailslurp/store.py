@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +18,6 @@ from app.errors import NotFound
 from app.store.db import Database
 from app.store.models import CompatInbox, CompatUpload, Delivery, Inbox, Message, Outbound
 from app.store.types import utcnow
-
-R = TypeVar("R")
 
 # Deliveries MailSlurp would report a status for: the ones with an outcome.
 REPORTED = ("delivered", "bounced", "expired")
