@@ -36,6 +36,8 @@ PG_SERVER = os.environ.get(
 )
 T = TypeVar("T")
 TABLES_TO_EMPTY = [
+    "compat_upload",
+    "compat_inbox",
     "webhook_attempt",
     "webhook_call",
     "webhook",

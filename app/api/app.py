@@ -30,6 +30,7 @@ from app.api.routers import (
     waits,
     webhooks,
 )
+from app.compat import mailslurp
 from app.runtime import Runtime
 from app.web import mount as mount_web_ui
 
@@ -129,6 +130,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         webhooks.router,
     ):
         app.include_router(router)
+    app.mount(mailslurp.MOUNT, mailslurp.create_app(runtime))
     errors.install(app)
     mount_web_ui(app, runtime)
     if runtime is not None and runtime.settings.cors_origins:
@@ -138,6 +140,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
         )
+    app.add_middleware(mailslurp.CollapseSlashes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
     return app

@@ -24,6 +24,8 @@ TABLES
                   next attempt, lease) holding the exact body to send.
     webhook_attempt the append-only record of each POST of a call.
     webhook_cursor the fan-out position in the store's sequences (one row).
+    compat_inbox  MailSlurp-compatible API: description and favourite of an inbox.
+    compat_upload MailSlurp-compatible API: attachments uploaded for sending.
 """
 
 from __future__ import annotations
@@ -355,3 +357,30 @@ class WebhookCursor(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     delivery_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CompatInbox(Base):
+    """MailSlurp-compatible API: the per-inbox fields MailSlurp has and we lack."""
+
+    __tablename__ = "compat_inbox"
+
+    inbox_id: Mapped[str] = mapped_column(
+        ForeignKey("inbox.id", ondelete="CASCADE"), primary_key=True
+    )
+    description: Mapped[str | None] = mapped_column(Text)
+    favourite: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CompatUpload(Base):
+    """MailSlurp-compatible API: an uploaded attachment, referenced by id when sending."""
+
+    __tablename__ = "compat_upload"
+    __table_args__ = (Index("ix_compat_upload_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    content_id: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""MailSlurp routes, one module per area (SDK controller)."""
