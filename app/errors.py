@@ -7,7 +7,8 @@
     │   ├── MailArrived              a quiet window was broken        409 (+ items)
     │   └── DeliveryStateConflict    a delivery ended in another state 409
     ├── InvalidInput                 bad field, cursor, address       400 or 422
-    │   └── InvalidCursor            cursor from another query        400
+    │   ├── InvalidCursor            cursor from another query        400
+    │   └── InvalidQuery             a search query that cannot be read 400
     ├── WaitTimeout                  a wait's timeout passed first    408
     └── StoreUnavailable             the database failed              503 / 451 4.3.0
 
@@ -66,6 +67,13 @@ class InvalidCursor(InvalidInput):
     """The cursor does not belong to this query."""
 
     code = "invalid_cursor"
+    http_status = 400
+
+
+class InvalidQuery(InvalidInput):
+    """The search query cannot be read."""
+
+    code = "invalid_query"
     http_status = 400
 
 

@@ -63,6 +63,7 @@ from app.errors import Conflict, NotFound, StoreUnavailable
 from app.events.bus import DeliveryUpdated, EventBus, MessageReceived
 from app.mail import Address, ParsedMessage, parse_message
 from app.metrics import Metrics
+from app.search.text import index_fields
 from app.store.db import Database
 from app.store.models import Delivery, Inbox, Message, Outbound
 from app.store.repositories.inboxes import InboxRepository
@@ -73,8 +74,6 @@ log = logging.getLogger(__name__)
 
 # Parsing a large message off the event loop keeps other sessions responsive.
 PARSE_IN_THREAD_ABOVE = 256 * 1024
-# How much body text goes into the search column.
-SEARCH_TEXT_LIMIT = 32 * 1024
 ATTACHMENT_NAMESPACE = uuid.UUID("6f1d6c2e-4a8b-4f43-9a57-2f0f4a4a7b11")
 # Group commit: at most this many SMTP transactions, and (past the first) this
 # many raw bytes, go into one store transaction.
@@ -548,7 +547,7 @@ def build_message(
         "links": parsed.links,
         "codes": parsed.codes,
     }
-    return Message(
+    message = Message(
         id=message_id,
         tenant_id=inbox.tenant_id,
         inbox_id=inbox.id,
@@ -563,9 +562,16 @@ def build_message(
         size=len(raw),
         has_attachments=any(a.disposition == "attachment" for a in parsed.attachments),
         parse_error=db_safe(parsed.parse_error),
-        search_text=db_safe(search_text(parsed, envelope)),
         details=db_safe(details),
     )
+    message.search_subject, message.search_text = index_fields(
+        subject=message.subject,
+        from_name=message.from_name,
+        from_address=message.from_address,
+        to=message.to,
+        details=message.details,
+    )
+    return message
 
 
 T = TypeVar("T")
@@ -582,14 +588,3 @@ def db_safe(value: T) -> T:
     if isinstance(value, dict):
         return {k: db_safe(v) for k, v in value.items()}  # type: ignore[return-value]
     return value
-
-
-def search_text(parsed: ParsedMessage, envelope: Envelope) -> str:
-    parts: list[str] = [parsed.subject or ""]
-    for addr in (parsed.from_, *parsed.to, *parsed.cc):
-        if addr is not None:
-            parts.append(f"{addr.name or ''} {addr.address}")
-    parts.append(envelope.mail_from)
-    parts.extend(envelope.rcpt_to)
-    parts.append((parsed.text or parsed.html or "")[:SEARCH_TEXT_LIMIT])
-    return "\n".join(parts).lower()

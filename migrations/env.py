@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from app.config import Settings
 from app.store.db import create_engine
-from app.store.models import Base
+from app.store.models import Base, include_name
 from app.store.types import UTCDateTime
 
 target_metadata = Base.metadata
@@ -32,6 +32,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -51,6 +51,7 @@ TABLES_TO_EMPTY = [
     "outbound_raw",
     "outbound",
     "message_raw",
+    "message_address",
     "message",
     "inbox_tag",
     "inbox",

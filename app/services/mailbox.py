@@ -1,26 +1,29 @@
-"""Inbox and message use cases for one tenant: create, list, read, mark, delete.
+"""Inbox and message use cases for one tenant: create, list, search, read, mark, delete.
 
 Inputs: the ``Database``, the caller's tenant id, validated request values.
 Outputs: response schemas (through ``app.api.views``) or raw bytes.
 Errors: ``NotFound`` for unknown or foreign ids (also malformed ones),
-``Conflict`` for a taken address, ``InvalidInput`` for a bad address or ``since``.
+``Conflict`` for a taken address, ``InvalidInput`` for a bad address or ``since``,
+``InvalidQuery`` (400) for a search query that cannot be read.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.addresses import normalize_address, valid_address, valid_local_part
 from app.api import pagination, views
 from app.api.schemas.common import Page
 from app.api.schemas.inboxes import InboxCreate, InboxOut
 from app.api.schemas.messages import MessageOut, MessageSummaryOut
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, InvalidQuery, NotFound
 from app.events.waiters import Since
 from app.ingest import random_local_part
 from app.mail import Attachment, attachment_payload
+from app.search import query as search_query
 from app.store.db import Database
 from app.store.models import Inbox
 from app.store.repositories.inboxes import InboxRepository
@@ -164,22 +167,29 @@ class Mailbox:
         seen: bool | None = None,
         q: str | None = None,
         submission_id: str | None = None,
+        tz: str | None = None,
     ) -> Page[MessageSummaryOut]:
+        query = search_query.parse(q, tz=_zone(tz))
         if inbox_id is not None:
             inbox_id = await self.require_inbox(inbox_id)
         fp = pagination.fingerprint(
-            "messages", inbox_id=inbox_id, since=since, seen=seen, q=q, submission_id=submission_id
+            "messages",
+            inbox_id=inbox_id,
+            since=since,
+            seen=seen,
+            q=q,
+            submission_id=submission_id,
+            tz=tz,
         )
         before = pagination.decode(cursor, fp)
         if before is not None and not isinstance(before, int):
             raise InvalidInput("the cursor is malformed")
         after = await self.resolve_since(since)
-        words = q.split() if q else []
         async with self.db.read() as session:
             rows = await MessageRepository(session, self.tenant_id).newest(
                 inbox_id=inbox_id,
                 submission_id=submission_id,
-                words=words,
+                query=None if query.empty else query,
                 seen=seen,
                 after_seq=after.seq or None,
                 after_time=after.time,
@@ -233,3 +243,37 @@ class Mailbox:
         async with self.db.write() as session:
             repo = MessageRepository(session, self.tenant_id)
             await repo.delete(await repo.get(message_id))
+
+    async def delete_matching(
+        self,
+        *,
+        q: str | None,
+        inbox_id: str | None = None,
+        submission_id: str | None = None,
+        tz: str | None = None,
+    ) -> int:
+        """Delete the caller's messages that ``q`` matches (within ``inbox_id`` /
+        ``submission_id`` when given); returns how many. An empty ``q`` without a
+        scope is refused: it would delete every message."""
+        query = search_query.parse(q, tz=_zone(tz))
+        if query.empty and inbox_id is None and submission_id is None:
+            raise InvalidQuery(
+                "q is empty: give a query, inbox_id or submission_id "
+                "(refusing to delete every message)"
+            )
+        if inbox_id is not None:
+            inbox_id = await self.require_inbox(inbox_id)
+        async with self.db.write() as session:
+            return await MessageRepository(session, self.tenant_id).delete_matching(
+                query=query, inbox_id=inbox_id, submission_id=submission_id
+            )
+
+
+def _zone(tz: str | None) -> tzinfo:
+    """The zone for date-only search terms (default UTC)."""
+    if not tz:
+        return UTC
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidQuery(f"tz: {tz!r} is not a known IANA time zone") from None

@@ -8,6 +8,16 @@ TABLES
                   arrival order, ``details`` the parsed fields computed at ingest.
     message_raw   the raw bytes exactly as received, apart from the summary row,
                   written in the same transaction.
+    message_address one row per (kind, address) of a message (From, To, Cc, Bcc,
+                  Reply-To) for exact address search; written with the message.
+    (not modelled) the full-text index over ``search_subject``/``search_text``,
+                  built by dialect-specific DDL (migration 0009): SQLite, the FTS5
+                  table ``message_fts`` (external content ``message``, kept by
+                  triggers on ``message``); Postgres, the generated column
+                  ``message.search_tsv`` with the GIN index ``ix_message_search_tsv``.
+                  ``include_name`` hides them from schema comparison. A SQLite
+                  batch migration that recreates ``message`` must recreate the
+                  triggers too.
     outbound      a message handed to the delivery queue (sent, relayed, released);
     outbound_raw  its bytes, apart.
     delivery      one recipient of an outbound message: state, attempts, next
@@ -121,8 +131,28 @@ class Message(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     has_attachments: Mapped[bool] = mapped_column(Boolean)
     parse_error: Mapped[str | None] = mapped_column(Text)
+    # Search tokens (app.search.text): the subject's, and everything searchable.
+    search_subject: Mapped[str] = mapped_column(Text, server_default="")
     search_text: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]]
+
+
+class MessageAddress(Base):
+    """A (kind, address) of a message, for exact ``from:``/``to:``/... search."""
+
+    __tablename__ = "message_address"
+    __table_args__ = (
+        Index("ix_message_address_address", "address", "kind"),
+        Index("ix_message_address_domain", "domain", "kind"),
+    )
+
+    message_seq: Mapped[int] = mapped_column(
+        SeqType, ForeignKey("message.seq", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # from|to|cc|bcc|reply_to
+    address: Mapped[str] = mapped_column(Text, primary_key=True)  # normalised, lowercase
+    domain: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)  # the display name's search tokens
 
 
 class MessageRaw(Base):
@@ -384,3 +414,15 @@ class CompatUpload(Base):
     content_id: Mapped[str | None] = mapped_column(String(255))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+# Search-index objects made by dialect-specific DDL, not by these models.
+UNMODELLED_NAMES = frozenset({"search_tsv", "ix_message_search_tsv"})
+UNMODELLED_PREFIX = "message_fts"
+
+
+def include_name(name: str | None, _type: str, _parent_names: Any) -> bool:
+    """Alembic ``include_name`` hook: leave the full-text index objects alone."""
+    if name is None:
+        return True
+    return name not in UNMODELLED_NAMES and not name.startswith(UNMODELLED_PREFIX)

@@ -16,13 +16,15 @@ from app.api.app import openapi_document
 from app.config import DEFAULT_TENANT_ID
 from app.store.db import create_engine
 from app.store.migrate import downgrade, upgrade
-from app.store.models import Base
+from app.store.models import Base, include_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _diff(conn: Connection) -> list[Any]:
-    ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+    ctx = MigrationContext.configure(
+        conn, opts={"compare_type": True, "include_name": include_name}
+    )
     return list(compare_metadata(ctx, Base.metadata))
 
 

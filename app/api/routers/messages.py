@@ -1,4 +1,5 @@
-"""Messages: list per inbox, search, read, raw bytes, attachments, mark seen, delete."""
+"""Messages: list per inbox, search, delete by query, read, raw bytes, attachments, mark
+seen, delete."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.api.deps import CursorQ, LimitQ, MailboxDep
 from app.api.schemas.common import ErrorOut, Page
-from app.api.schemas.messages import MessageOut, MessagePatch, MessageSummaryOut
+from app.api.schemas.messages import DeletedOut, MessageOut, MessagePatch, MessageSummaryOut
 from app.errors import NotFound
 
 router = APIRouter(tags=["messages"])
@@ -31,21 +32,54 @@ async def list_inbox_messages(
     )
 
 
-@router.get("/api/v1/messages")
+QUERY_HELP = (
+    'Search query: words and "phrases" (subject, names, addresses, attachment names, '
+    "body; word* for a prefix), from: to: cc: bcc: reply-to: addressed: (exact address, "
+    "@domain, or a local part / domain / name word), subject:, is:read is:unread, "
+    "has:attachment, after: before: (YYYY-MM-DD or RFC 3339), larger: smaller: (10k, 2MB), "
+    "message-id:, inbox: (id or address); -term, !term or NOT term negates. "
+    "See the README's Search section."
+)
+QueryQ = Annotated[str | None, Query(max_length=1000, description=QUERY_HELP)]
+TzQ = Annotated[
+    str | None,
+    Query(max_length=64, description="IANA zone for date-only after:/before: (default UTC)"),
+]
+BAD_QUERY: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}, **NOT_FOUND}
+
+
+@router.get("/api/v1/messages", responses=BAD_QUERY)
 async def search_messages(
     mailbox: MailboxDep,
-    q: Annotated[
-        str | None, Query(max_length=1000, description="Words in subject, addresses, body")
-    ] = None,
+    q: QueryQ = None,
     inbox_id: str | None = None,
     submission_id: str | None = None,
+    tz: TzQ = None,
     limit: LimitQ = 50,
     cursor: CursorQ = None,
 ) -> Page[MessageSummaryOut]:
-    """Search across the caller's inboxes, newest first."""
+    """Search across the caller's inboxes, newest first (400 invalid_query for a query
+    that cannot be read)."""
     return await mailbox.list_messages(
-        inbox_id=inbox_id, q=q, submission_id=submission_id, limit=limit, cursor=cursor
+        inbox_id=inbox_id, q=q, submission_id=submission_id, tz=tz, limit=limit, cursor=cursor
     )
+
+
+@router.delete("/api/v1/messages", responses=BAD_QUERY)
+async def delete_messages(
+    mailbox: MailboxDep,
+    q: QueryQ = None,
+    inbox_id: str | None = None,
+    submission_id: str | None = None,
+    tz: TzQ = None,
+) -> DeletedOut:
+    """Delete the caller's messages that the query matches (within inbox_id /
+    submission_id when given). An empty q needs inbox_id or submission_id (400
+    otherwise: no accidental delete-all)."""
+    deleted = await mailbox.delete_matching(
+        q=q, inbox_id=inbox_id, submission_id=submission_id, tz=tz
+    )
+    return DeletedOut(deleted=deleted)
 
 
 @router.get("/api/v1/messages/{message_id}", responses=NOT_FOUND)

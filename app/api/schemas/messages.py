@@ -72,3 +72,7 @@ class MessagesConflictOut(Schema):
     error: str
     detail: str
     items: list[MessageOut]
+
+
+class DeletedOut(Schema):
+    deleted: int = Field(description="How many messages were deleted.")

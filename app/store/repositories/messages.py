@@ -6,8 +6,13 @@ Order: ``seq`` is the arrival order; lists are newest first, waits oldest first.
 
 Writes on the ingest path are SQLAlchemy Core statements (no unit of work):
 ``add_many`` inserts every summary row with one multi-row ``INSERT ...
-RETURNING id, seq`` and the raw bytes with one executemany, then sets ``seq``
-on the (transient) ``Message`` objects it was given.
+RETURNING id, seq``, the raw bytes and the search addresses
+(``message_address``) with one executemany each, then sets ``seq`` on the
+(transient) ``Message`` objects it was given. The full-text index follows the
+row in the same statement (SQLite triggers, Postgres generated column).
+
+Search: ``newest(query=...)`` and ``delete_matching`` take a parsed search
+``Query`` (app.search.query), compiled by ``app.store.repositories.search``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from sqlalchemy import Column, Select, Table, delete, func, insert, inspect, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
-from app.store.models import Message, MessageRaw
+from app.search.query import Query
+from app.search.text import address_entries
+from app.store.models import Message, MessageAddress, MessageRaw
+from app.store.repositories.search import conditions
 
 _MESSAGE: Table = Message.__table__  # type: ignore[assignment]
 _RAW: Table = MessageRaw.__table__  # type: ignore[assignment]
@@ -32,6 +40,7 @@ _INSERTED: list[tuple[str, Column[Any]]] = [
 ]
 _INSERT_MESSAGES = insert(_MESSAGE).returning(_MESSAGE.c.id, _MESSAGE.c.seq)
 _INSERT_RAW = insert(_RAW)
+_INSERT_ADDRESSES = insert(MessageAddress)
 
 
 class MessageRepository:
@@ -64,6 +73,24 @@ class MessageRepository:
         await self.session.execute(
             _INSERT_RAW, [{"message_seq": message.seq, "data": raw} for message, raw in rows]
         )
+        addresses = [
+            {
+                "message_seq": message.seq,
+                "kind": e.kind,
+                "address": e.address,
+                "domain": e.domain,
+                "name": e.name,
+            }
+            for message, _ in rows
+            for e in address_entries(
+                from_name=message.from_name,
+                from_address=message.from_address,
+                to=message.to,
+                details=message.details,
+            )
+        ]
+        if addresses:
+            await self.session.execute(_INSERT_ADDRESSES, addresses)
 
     async def get(self, message_id: str) -> Message:
         row = (await self.session.execute(self._base().where(Message.id == message_id))).scalar()
@@ -86,7 +113,7 @@ class MessageRepository:
         *,
         inbox_id: str | None = None,
         submission_id: str | None = None,
-        words: Sequence[str] = (),
+        query: Query | None = None,
         seen: bool | None = None,
         after_seq: int | None = None,
         after_time: datetime | None = None,
@@ -97,7 +124,7 @@ class MessageRepository:
         stmt = self._filtered(
             inbox_id=inbox_id,
             submission_id=submission_id,
-            words=words,
+            query=query,
             seen=seen,
             after_seq=after_seq,
             after_time=after_time,
@@ -128,7 +155,7 @@ class MessageRepository:
         *,
         inbox_id: str | None = None,
         submission_id: str | None = None,
-        words: Sequence[str] = (),
+        query: Query | None = None,
         seen: bool | None = None,
         after_seq: int | None = None,
         after_time: datetime | None = None,
@@ -138,9 +165,8 @@ class MessageRepository:
             stmt = stmt.where(Message.inbox_id == inbox_id)
         if submission_id is not None:
             stmt = stmt.where(Message.submission_id == submission_id)
-        for word in words:
-            escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(Message.search_text.like(f"%{escaped}%", escape="\\"))
+        if query is not None:
+            stmt = stmt.where(*conditions(query, dialect=self.dialect))
         if seen is not None:
             stmt = stmt.where(Message.seen == seen)
         if after_seq is not None:
@@ -148,6 +174,27 @@ class MessageRepository:
         if after_time is not None:
             stmt = stmt.where(Message.received_at > after_time)
         return stmt
+
+    @property
+    def dialect(self) -> str:
+        bind = self.session.bind
+        assert bind is not None, "sessions are bound to the engine"
+        return bind.dialect.name
+
+    async def delete_matching(
+        self, *, query: Query, inbox_id: str | None = None, submission_id: str | None = None
+    ) -> int:
+        """Delete the tenant's messages ``query`` matches (their raw bytes, addresses
+        and full-text rows go with them); returns how many."""
+        stmt = delete(Message).where(*conditions(query, dialect=self.dialect))
+        if self.tenant_id is not None:
+            stmt = stmt.where(Message.tenant_id == self.tenant_id)
+        if inbox_id is not None:
+            stmt = stmt.where(Message.inbox_id == inbox_id)
+        if submission_id is not None:
+            stmt = stmt.where(Message.submission_id == submission_id)
+        result = await self.session.execute(stmt.execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def max_seq(self, inbox_id: str) -> int:
         value = (

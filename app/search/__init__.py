@@ -1,0 +1,1 @@
+"""Message search: the query language (``query``) and the indexed text (``text``). Pure."""
