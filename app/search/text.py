@@ -3,7 +3,7 @@
 SUMMARY
     Both stores index the same token text, computed here once per stored message
     (at ingest, or by the backfill migration) from the fields ingest already parsed:
-    ``tokens`` lowercases and keeps each run of letters and digits (no
+    ``tokens`` case-folds and keeps each run of letters and digits (no
     underscores), so ``news@example.com`` is ``news example com`` and ``100%`` is
     ``100``. Tokens are joined by single spaces, so SQLite FTS5 (``unicode61``,
     diacritics kept) and Postgres (``to_tsvector('simple', ...)``) split them
@@ -55,8 +55,9 @@ ADDRESS_KINDS = ("from", "to", "cc", "bcc", "reply_to")
 
 
 def tokens(text: str) -> list[str]:
-    """The searchable tokens of ``text``: lowercase runs of letters and digits."""
-    return [t for t in _TOKEN_RE.findall(text.lower()) if len(t) <= MAX_TOKEN_LENGTH]
+    """The searchable tokens of ``text``: case-folded runs of letters and digits
+    (``Straße`` is ``strasse``)."""
+    return [t for t in _TOKEN_RE.findall(text.casefold()) if len(t) <= MAX_TOKEN_LENGTH]
 
 
 def _joined(text: str) -> str:
