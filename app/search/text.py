@@ -12,7 +12,7 @@ SUMMARY
     ``index_fields`` gives ``(subject tokens, all tokens)``: the second holds the
     subject, sender/recipient names and addresses (From, To, Cc, Bcc, Reply-To,
     envelope), attachment filenames and the first ``BODY_LIMIT`` characters of the
-    text body (else the visible text of the HTML body).
+    text body (else the visible text of the HTML body), at most ``MAX_TOKENS``.
 
     ``address_entries`` gives one ``AddressEntry`` per distinct (kind, address)
     of From, To, Cc, Bcc (which includes envelope-only recipients) and Reply-To,
@@ -51,6 +51,10 @@ MAX_TOKEN_LENGTH = 100
 BODY_LIMIT = 32 * 1024
 # HTML is reduced to text only up to this many characters of markup.
 HTML_LIMIT = 256 * 1024
+# Postgres records word positions up to 16383 (larger ones collapse, which would
+# break phrases); the subject's tokens come first, so both together stay below.
+MAX_SUBJECT_TOKENS = 300
+MAX_TOKENS = 16000
 ADDRESS_KINDS = ("from", "to", "cc", "bcc", "reply_to")
 
 
@@ -109,7 +113,9 @@ def index_fields(
     if isinstance(attachments, list):
         parts.extend(str(a.get("filename") or "") for a in attachments if isinstance(a, Mapping))
     parts.append(_body(details))
-    return _joined(subject or ""), " ".join(t for t in (_joined(p) for p in parts) if t)
+    subject_tokens = tokens(subject or "")[:MAX_SUBJECT_TOKENS]
+    all_tokens = [t for p in parts for t in tokens(p)][:MAX_TOKENS]
+    return " ".join(subject_tokens), " ".join(all_tokens)
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,7 @@ class Message(Base):
     has_attachments: Mapped[bool] = mapped_column(Boolean)
     parse_error: Mapped[str | None] = mapped_column(Text)
     # Search tokens (app.search.text): the subject's, and everything searchable.
-    search_subject: Mapped[str] = mapped_column(Text, server_default="")
+    search_subject: Mapped[str] = mapped_column(Text, default="", server_default="")
     search_text: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]]
 

@@ -242,3 +242,15 @@ def test_address_entries_are_normalised_and_distinct() -> None:
         ("cc", "undisclosed-recipients", "", ""),
         ("bcc", "a@x.test", "x.test", ""),
     ]
+
+
+def test_index_fields_are_capped_below_postgres_position_limit() -> None:
+    subject, text = index_fields(
+        subject="s " * 400,
+        from_name=None,
+        from_address=None,
+        to=[],
+        details={"text": "w " * 17000},
+    )
+    assert len(subject.split()) == 300
+    assert len(text.split()) == 16000
