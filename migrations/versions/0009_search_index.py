@@ -134,7 +134,7 @@ def _new_text(row: Any) -> dict[str, str]:
 
 
 def _legacy_text(row: Any) -> dict[str, str]:
-    """The search column as revision 0006 wrote it (lowercase, substring-searched)."""
+    """The search column as ingest wrote it before this revision (lowercase text)."""
     details = row.details or {}
     parts: list[str] = [row.subject or ""]
     if row.from_address is not None:
