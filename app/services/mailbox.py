@@ -244,6 +244,28 @@ class Mailbox:
             repo = MessageRepository(session, self.tenant_id)
             await repo.delete(await repo.get(message_id))
 
+    async def count_messages(
+        self,
+        *,
+        q: str | None = None,
+        inbox_id: str | None = None,
+        submission_id: str | None = None,
+        seen: bool | None = None,
+        tz: str | None = None,
+    ) -> int:
+        """How many of the caller's messages ``q`` matches (e.g. Mailpit's
+        ``messages_count``)."""
+        query = search_query.parse(q, tz=_zone(tz))
+        if inbox_id is not None:
+            inbox_id = await self.require_inbox(inbox_id)
+        async with self.db.read() as session:
+            return await MessageRepository(session, self.tenant_id).count(
+                inbox_id=inbox_id,
+                submission_id=submission_id,
+                query=None if query.empty else query,
+                seen=seen,
+            )
+
     async def delete_matching(
         self,
         *,

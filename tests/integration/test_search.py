@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, text
 
+from app.config import DEFAULT_TENANT_ID
 from app.runtime import Runtime
 from app.server import Services
 from app.store.db import create_engine
@@ -270,6 +271,13 @@ async def test_negation_flags_sizes_ids_and_inbox(harness: Harness) -> None:
     assert await names(h, c, "password", inbox_id=c.alpha["id"]) == ["reset"]
     combined = f"from:@example.com password -subject:newsletter to:{c.alpha['address']}"
     assert await names(h, c, combined) == ["reset"]
+    # Counting (for list envelopes that report totals) agrees with the search.
+    mailbox = h.runtime.mailbox(DEFAULT_TENANT_ID)
+    assert await mailbox.count_messages() == 6
+    assert await mailbox.count_messages(q="password") == 2
+    assert await mailbox.count_messages(q="password", seen=False) == 1
+    assert await mailbox.count_messages(q="-password", inbox_id=c.beta["id"]) == 1
+    assert await mailbox.count_messages(q=combined) == 1
 
 
 async def test_dates(harness: Harness) -> None:

@@ -175,6 +175,20 @@ class MessageRepository:
             stmt = stmt.where(Message.received_at > after_time)
         return stmt
 
+    async def count(
+        self,
+        *,
+        inbox_id: str | None = None,
+        submission_id: str | None = None,
+        query: Query | None = None,
+        seen: bool | None = None,
+    ) -> int:
+        """How many of the tenant's messages match (what ``newest`` pages through)."""
+        stmt = self._filtered(
+            inbox_id=inbox_id, submission_id=submission_id, query=query, seen=seen
+        ).with_only_columns(func.count(), maintain_column_froms=True)
+        return int((await self.session.execute(stmt)).scalar() or 0)
+
     @property
     def dialect(self) -> str:
         bind = self.session.bind
