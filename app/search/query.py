@@ -31,7 +31,8 @@ SYNTAX
 
     Any other ``name:value`` is a plain word (so a URL or ``10:30`` just works).
     A known field with a value it cannot use (``is:starred``, ``after:yesterday``),
-    an empty value (``from:``) or an unterminated quote raises ``InvalidQuery``.
+    an empty value (``from:``), an unterminated quote or a NUL character raises
+    ``InvalidQuery``.
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ def parse(q: str | None, *, tz: tzinfo = UTC) -> Query:
     """The AST of ``q`` (None or blank: the empty query, which matches everything).
 
     ``tz`` places date-only (and zone-less) ``before:``/``after:`` values."""
+    if q and "\x00" in q:  # no store can compare text holding NUL (Postgres refuses it)
+        raise InvalidQuery("the query contains a NUL character")
     clauses: list[Clause] = []
     negate_next = False
     lexemes = list(_lex(q or ""))

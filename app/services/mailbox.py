@@ -188,7 +188,7 @@ class Mailbox:
         async with self.db.read() as session:
             rows = await MessageRepository(session, self.tenant_id).newest(
                 inbox_id=inbox_id,
-                submission_id=submission_id,
+                submission_id=_submission(submission_id),
                 query=None if query.empty else query,
                 seen=seen,
                 after_seq=after.seq or None,
@@ -261,7 +261,7 @@ class Mailbox:
         async with self.db.read() as session:
             return await MessageRepository(session, self.tenant_id).count(
                 inbox_id=inbox_id,
-                submission_id=submission_id,
+                submission_id=_submission(submission_id),
                 query=None if query.empty else query,
                 seen=seen,
             )
@@ -287,8 +287,19 @@ class Mailbox:
             inbox_id = await self.require_inbox(inbox_id)
         async with self.db.write() as session:
             return await MessageRepository(session, self.tenant_id).delete_matching(
-                query=query, inbox_id=inbox_id, submission_id=submission_id
+                query=query, inbox_id=inbox_id, submission_id=_submission(submission_id)
             )
+
+
+def _submission(value: str | None) -> str | None:
+    """A submission id filter: canonical, or the nil UUID (no submission has it) for
+    text that is not a UUID at all."""
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return str(uuid.UUID(int=0))
 
 
 def _zone(tz: str | None) -> tzinfo:

@@ -350,6 +350,7 @@ async def test_bad_queries_answer_400(harness: Harness) -> None:
         "larger:huge",
         "from:",
         "message-id:<>",
+        "from:a\x00@b.test",
     ):
         for method in ("GET", "DELETE"):
             resp = await h.http.request(method, "/api/v1/messages", params={"q": q})
@@ -403,6 +404,12 @@ async def test_delete_by_query(harness: Harness) -> None:
 
     again = await h.http.delete("/api/v1/messages", params={"q": "password"})
     assert again.json() == {"deleted": 0}
+    # A submission id that is not a UUID matches nothing (and never reaches the store).
+    for bogus in ("nope", "x\x00y"):
+        listed = await h.http.get("/api/v1/messages", params={"submission_id": bogus})
+        assert listed.status_code == 200 and listed.json()["items"] == []
+        gone = await h.http.delete("/api/v1/messages", params={"submission_id": bogus})
+        assert gone.json() == {"deleted": 0}
     # Scoped to an inbox; an empty q with inbox_id empties that inbox only.
     scoped = await h.http.delete(
         "/api/v1/messages", params={"q": "from:bob@x.test", "inbox_id": c.beta["id"]}

@@ -170,6 +170,7 @@ def test_unknown_fields_are_plain_words() -> None:
         ('to:""', "to: needs a value"),
         ("cc:@", "is not a domain"),
         ("message-id:<>", "message-id: needs a value"),
+        ("from:a\x00@b.test", "NUL character"),
         (" ".join(["w"] * (MAX_TERMS + 1)), "at most"),
     ],
 )
