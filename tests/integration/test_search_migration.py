@@ -1,4 +1,4 @@
-"""Migration 0008 on both stores: messages stored before it become searchable (tokens,
+"""Migration 0009 on both stores: messages stored before it become searchable (tokens,
 addresses and the full-text index are backfilled), and the downgrade restores the
 previous search column exactly."""
 
@@ -61,7 +61,7 @@ def _details(text: str, cc: list[dict[str, Any]], rcpt: str) -> dict[str, Any]:
     }
 
 
-# Two messages as revision 0007 (and earlier) stored them (search_text as its ingest wrote it).
+# Two messages as revision 0008 (and earlier) stored them (search_text as its ingest wrote it).
 OLD_ROWS = [
     {
         "id": "22222222-2222-4222-8222-222222222222",
@@ -166,7 +166,7 @@ async def _scalars(url: str, sql: str) -> list[Any]:
 
 async def test_backfill_and_downgrade(fresh_url: str) -> None:
     url = fresh_url
-    await upgrade(url, "0007")
+    await upgrade(url, "0008")
     await _insert_old_rows(url)
     await upgrade(url)
 
@@ -184,7 +184,7 @@ async def test_backfill_and_downgrade(fresh_url: str) -> None:
     ]
     assert len(await _scalars(url, "SELECT kind FROM message_address")) == 7
 
-    await downgrade(url, "0007")
+    await downgrade(url, "0008")
     restored = await _scalars(url, "SELECT search_text FROM message ORDER BY seq")
     assert restored == [row["search_text"] for row in OLD_ROWS]
     tables = await _scalars(
