@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.api import errors
+from app.api.limits import ApiLimits, BodyLimit
 from app.api.routers import (
     events,
     health,
@@ -138,6 +139,9 @@ def create_app(runtime: Runtime | None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
         )
+    if runtime is not None:
+        app.state.limits = ApiLimits.from_settings(runtime.settings)
+        app.add_middleware(BodyLimit, max_size=runtime.settings.api_max_body_size)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
     return app

@@ -45,6 +45,7 @@ __all__ = [
     "Header",
     "ParsedMessage",
     "attachment_payload",
+    "header_block",
     "parse_message",
 ]
 
@@ -567,6 +568,13 @@ _STRUCTURE_RE = re.compile(
     rb"|^(content-type:[ \t]*message/)",
     re.IGNORECASE | re.MULTILINE,
 )
+
+
+def header_block(raw: bytes) -> tuple[int, int]:
+    """(header fields, bytes) of the top-level header block: the SMTP edge's check."""
+    end = _HEADER_END_RE.search(raw)
+    head_end = end.start() if end else len(raw)
+    return len(_FIELD_START_RE.findall(raw, 0, head_end)), head_end
 
 
 def _cut_headers(raw: bytes, errors: _Errors) -> bytes:
