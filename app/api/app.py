@@ -31,6 +31,7 @@ from app.api.routers import (
     waits,
     webhooks,
 )
+from app.api.schemas.common import ErrorOut
 from app.runtime import Runtime
 from app.web import mount as mount_web_ui
 
@@ -105,6 +106,14 @@ class SecurityHeaders:
         await self.app(scope, receive, send_wrapper)
 
 
+# What any /api call may answer besides its own codes: a malformed cursor or body,
+# a missing key, an unknown id (also in a filter), a body over the limit, a validation
+# error, the rate limit, the store.
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 404, 413, 422, 429, 503)
+}
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -129,7 +138,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         events.router,
         webhooks.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=None if router is health.router else API_ERRORS)
     errors.install(app)
     mount_web_ui(app, runtime)
     if runtime is not None and runtime.settings.cors_origins:
