@@ -97,5 +97,6 @@ async def test_no_server_errors_and_documented_answers(harness: Harness) -> None
             await asyncio.to_thread(run, case, positive)
         except Exception as exc:  # schemathesis' FailureGroup (one per failing case)
             failures.append(f"{case.method} {case.formatted_path}: {exc}"[:2000])
-    print(f"{len(cases)} cases in {time.perf_counter() - started:.1f} s")
+    # Bounded: the requests themselves take a few seconds per store.
+    assert time.perf_counter() - started < 60
     assert not failures, "\n\n".join(failures[:10])
