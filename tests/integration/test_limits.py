@@ -58,7 +58,7 @@ async def test_chunked_body_is_cut_while_streaming(harness: Harness) -> None:
     writer.close()
 
 
-@_overrides(api_rate_limit=1, api_rate_burst=3)
+@_overrides(api_rate_limit=0.01, api_rate_burst=3)
 async def test_rate_limit_per_key_answers_429_with_retry_after(harness: Harness) -> None:
     _, key_a = await harness.runtime.keys().create("a")
     _, key_b = await harness.runtime.keys().create("b")
@@ -74,7 +74,7 @@ async def test_rate_limit_per_key_answers_429_with_retry_after(harness: Harness)
     assert other.status_code == 200
 
 
-@_overrides(api_rate_limit=1, api_rate_burst=2)
+@_overrides(api_rate_limit=0.01, api_rate_burst=2)
 async def test_rate_limit_per_client_ip_in_open_mode(harness: Harness) -> None:
     assert (await harness.http.get("/api/v1/inboxes")).status_code == 200
     assert (await harness.http.get("/api/v1/inboxes")).status_code == 200
