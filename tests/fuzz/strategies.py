@@ -209,7 +209,7 @@ def generated(draw: st.DrawFn) -> bytes:
     if shape == "tree":
         body = draw(tree())
     elif shape == "deep":
-        n = draw(st.integers(40, 400))
+        n = draw(big(2000))
         body = (
             b"".join(
                 b"Content-Type: multipart/mixed; boundary=d%d\r\n\r\n--d%d\r\n" % (i, i)
@@ -219,17 +219,48 @@ def generated(draw: st.DrawFn) -> bytes:
             + b"".join(b"--d%d--\r\n" % i for i in reversed(range(n)))
         )
     elif shape == "deep_message":
-        body = (
-            b"Content-Type: message/rfc822\r\n\r\n" * draw(st.integers(40, 400))
-            + b"Subject: x\r\n\r\ny"
-        )
+        body = b"Content-Type: message/rfc822\r\n\r\n" * draw(big(400)) + b"Subject: x\r\n\r\ny"
     elif shape == "many_headers":
-        body = b"X-Many: v\r\n" * draw(st.integers(500, 3000)) + b"\r\nbody"
+        body = b"X-Many: v\r\n" * draw(magnitude(500, 3000)) + b"\r\nbody"
     elif shape == "long_line":
-        body = b"Content-Type: text/plain\r\n\r\n" + b"y" * draw(st.integers(1000, 20000))
+        body = b"Content-Type: text/plain\r\n\r\n" + b"y" * draw(magnitude(1000, 20000))
+    elif shape == "many_parts":
+        body = (
+            b"Content-Type: multipart/mixed; boundary=p\r\n\r\n"
+            + b"--p\r\n\r\nx\r\n" * draw(big(20_000))
+            + b"--p--\r\n"
+        )
+    elif shape == "long_parameters":
+        body = (
+            b"Content-Type: multipart/mixed; boundary=p\r\n\r\n--p\r\nContent-Type: text/plain; "
+            + b"a=b; " * draw(big(20_000))
+            + b"\r\n\r\nx\r\n--p--\r\n"
+        )
+    elif shape == "open_html":
+        opener = draw(st.sampled_from([b"<!--", b"<![ ", b""]))
+        body = b"Content-Type: text/html\r\n\r\n" + opener + b"<a " * draw(big(12_000))
+    elif shape == "slow_charset":
+        charset = draw(st.sampled_from([b"punycode", b"idna", b"zlib_codec"]))
+        body = (
+            b"Content-Type: text/plain; charset="
+            + charset
+            + b"\r\n\r\n"
+            + b"a" * draw(big(100_000))
+        )
     else:
         body = b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>\x00</p>" + b"\x00" * 100
     return top + body
+
+
+def magnitude(low: int, high: int) -> st.SearchStrategy[int]:
+    """Integers in [low, high] that reach the top often (plain integers rarely do)."""
+    return st.one_of(st.sampled_from([high, high // 4]), st.integers(low, high))
+
+
+def big(high: int) -> st.SearchStrategy[int]:
+    """A size that matters: these shapes exist to hit a bound (every one of them was
+    slow or crashed the parser before its bound existed)."""
+    return st.sampled_from([high // 4, high])
 
 
 def hostile() -> st.SearchStrategy[bytes]:
