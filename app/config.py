@@ -11,6 +11,7 @@ CONFIGURATION PARAMETERS
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,6 +20,13 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class Settings(BaseSettings):
@@ -118,6 +126,64 @@ class Settings(BaseSettings):
     admin_key: str | None = Field(
         default=None,
         description="Key that manages API keys over /api/v1/keys; setting it turns key mode on.",
+    )
+    catchall_key: str | None = Field(
+        default=None,
+        description="Key mode: name (or id) of the API key whose tenant receives inboxes that "
+        "unauthenticated SMTP mail creates for unknown addresses; unset: refused (550 5.7.1).",
+    )
+    api_max_body_size: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body in bytes; larger ones get 413 payload_too_large.",
+    )
+    api_rate_limit: float | None = Field(
+        default=None,
+        ge=0,
+        description="Requests per second per key (per client IP in open mode), in memory per "
+        "process; more get 429 with Retry-After. 0: off. Default: off when host is loopback, "
+        "else 50.",
+    )
+    api_rate_burst: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests a key may make at once before api_rate_limit applies "
+        "(default: 4 x api_rate_limit, at least 1).",
+    )
+    api_max_waits: int = Field(
+        default=100,
+        ge=0,
+        description="Concurrent long-polls (wait, quiet, delivery wait) per key (per client "
+        "IP in open mode), per process; more get 429. 0: no limit.",
+    )
+    max_inboxes_per_key: int = Field(
+        default=0,
+        ge=0,
+        description="Inboxes one tenant may hold (API and catch-all); more get 409 "
+        "inbox_limit (SMTP: 452 4.3.1). 0: no limit.",
+    )
+    inbox_max_messages: int = Field(
+        default=0, ge=0, description="Messages kept per inbox (0: no limit); see inbox_full."
+    )
+    inbox_max_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Raw bytes kept per inbox (0: no limit); see inbox_full.",
+    )
+    inbox_full: Literal["evict", "refuse"] = Field(
+        default="evict",
+        description="At inbox_max_messages / inbox_max_bytes: evict the oldest messages in the "
+        "storing transaction, or refuse new mail (SMTP 452 4.2.2; local delivery deferred).",
+    )
+    smtp_max_header_fields: int = Field(
+        default=1000,
+        ge=10,
+        description="Header fields of a message received over SMTP; more get 552 5.3.4.",
+    )
+    smtp_max_header_size: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Bytes of a message's header block over SMTP; more get 552 5.3.4.",
     )
     db_pool_size: int = Field(default=10, ge=1)
     db_statement_timeout: float = Field(
@@ -267,6 +333,16 @@ class Settings(BaseSettings):
         if self.smtp_starttls is not None:
             return self.smtp_starttls
         return self.smtp_tls_cert is not None or self.smtp_require_tls
+
+    @property
+    def effective_api_rate(self) -> tuple[float, int]:
+        """(requests per second, burst); (0, 0) when rate limiting is off."""
+        rate = self.api_rate_limit
+        if rate is None:
+            rate = 0.0 if _loopback(self.host) else 50.0
+        if rate <= 0:
+            return 0.0, 0
+        return rate, self.api_rate_burst or max(1, int(rate * 4))
 
     @property
     def is_sqlite(self) -> bool:

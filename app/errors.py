@@ -5,11 +5,15 @@
     ├── NotFound                     unknown or foreign id            404 / 550 5.1.1
     ├── Conflict                     address taken, state mismatch    409
     │   ├── MailArrived              a quiet window was broken        409 (+ items)
-    │   └── DeliveryStateConflict    a delivery ended in another state 409
+    │   ├── DeliveryStateConflict    a delivery ended in another state 409
+    │   ├── InboxLimit               the tenant has its maximum of inboxes  409 / 452 4.3.1
+    │   └── MailboxFull              the inbox is at its quota        409 / 452 4.2.2 (552 5.2.2)
     ├── InvalidInput                 bad field, cursor, address       400 or 422
     │   ├── InvalidCursor            cursor from another query        400
     │   └── InvalidQuery             a search query that cannot be read 400
     ├── WaitTimeout                  a wait's timeout passed first    408
+    ├── PayloadTooLarge              request body over the limit      413
+    ├── TooManyRequests              rate or concurrent-wait limit    429 (+ Retry-After)
     └── StoreUnavailable             the database failed              503 / 451 4.3.0
 
 Each class docstring is its default detail sentence.
@@ -105,3 +109,43 @@ class DeliveryStateConflict(Conflict):
     """The delivery reached a different final state."""
 
     code = "state_conflict"
+
+
+class InboxLimit(Conflict):
+    """The tenant already has its maximum number of inboxes."""
+
+    code = "inbox_limit"
+
+
+class MailboxFull(Conflict):
+    """The inbox is full."""
+
+    code = "mailbox_full"
+
+    def __init__(self, detail: str | None = None, *, permanent: bool = False) -> None:
+        super().__init__(detail)
+        # True when the message alone exceeds the inbox's byte quota: it never fits.
+        self.permanent = permanent
+
+    def smtp_reply(self) -> str:
+        if self.permanent:
+            return f"552 5.2.2 {self.detail}"
+        return f"452 4.2.2 {self.detail}"
+
+
+class PayloadTooLarge(MailharnessError):
+    """The request body is too large."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class TooManyRequests(MailharnessError):
+    """Too many requests; slow down."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)

@@ -37,8 +37,17 @@ OUTPUTS
     (an ``outbound`` row plus one ``delivery`` per recipient) in the same
     transaction, so "accepted" always means "stored and queued".
 
+LIMITS
+    Per-inbox quotas (``app.quota``) are judged per SMTP transaction inside
+    the storing transaction: ``MailboxFull`` fails that job alone (the edge
+    answers ``452 4.2.2``, or ``552 5.2.2`` for a message larger than the
+    whole quota), or the oldest messages are evicted in the same transaction.
+    A catch-all inbox beyond ``max_inboxes`` for its tenant fails the job with
+    ``InboxLimit`` (``452 4.3.1``).
+
 CONFIGURATION PARAMETERS
-    smtp_strict (no catch-all creation), relay_match.
+    smtp_strict (no catch-all creation), relay_match, max_inboxes_per_key,
+    inbox_max_messages, inbox_max_bytes, inbox_full.
 """
 
 from __future__ import annotations
@@ -59,10 +68,11 @@ from app.addresses import normalize_address
 from app.config import DEFAULT_TENANT_ID
 from app.delivery.queue import Queue
 from app.delivery.routing import RelayMatch, Router
-from app.errors import Conflict, NotFound, StoreUnavailable
+from app.errors import Conflict, InboxLimit, NotFound, StoreUnavailable
 from app.events.bus import DeliveryUpdated, EventBus, MessageReceived
 from app.mail import Address, ParsedMessage, parse_message
 from app.metrics import Metrics
+from app.quota import InboxQuota
 from app.search.text import index_fields
 from app.store.db import Database
 from app.store.models import Delivery, Inbox, Message, Outbound
@@ -171,8 +181,12 @@ class Ingest:
         router: Router,
         relay_match: RelayMatch | None = None,
         metrics: Metrics | None = None,
+        quota: InboxQuota | None = None,
+        max_inboxes: int = 0,
     ) -> None:
         self.db = db
+        self.quota = quota or InboxQuota()
+        self.max_inboxes = max_inboxes
         self.bus = bus
         self.metrics = metrics or Metrics()
         self.strict = strict
@@ -253,7 +267,10 @@ class Ingest:
         found = await repo.find_by_addresses(recipients)
         inboxes = await self._inboxes(repo, found, recipients, envelope.tenant_id)
         messages = [build_message(parsed, raw, envelope, inbox, submission_id) for inbox in inboxes]
+        quota = self.quota.session(session)
+        await quota.admit(messages)
         await MessageRepository(session, None).add_many([(m, raw) for m in messages])
+        await quota.evict()
         return messages
 
     def publish(self, messages: Sequence[Message]) -> None:
@@ -362,18 +379,22 @@ class Ingest:
             list(dict.fromkeys(a for job in jobs for a in job.recipients))
         )
         rows: list[tuple[Message, bytes]] = []
+        quota = self.quota.session(session)
         for job in jobs:
             try:
                 inboxes = await self._inboxes(repo, found, job.recipients, job.envelope.tenant_id)
-            except (NotFound, Conflict) as exc:  # this job only; nothing of it was written
+                messages = [
+                    build_message(job.parsed, job.raw, job.envelope, inbox, job.submission_id)
+                    for inbox in inboxes
+                ]
+                await quota.admit(messages)
+            except (NotFound, Conflict) as exc:  # this job only; none of its messages was written
                 job.error = exc
                 continue
-            job.messages = [
-                build_message(job.parsed, job.raw, job.envelope, inbox, job.submission_id)
-                for inbox in inboxes
-            ]
+            job.messages = messages
             rows.extend((m, job.raw) for m in job.messages)
         await MessageRepository(session, None).add_many(rows)
+        await quota.evict()
         for job in jobs:
             if job.error is None:
                 job.deliveries = await self._relay(
@@ -468,6 +489,10 @@ class Ingest:
         return inboxes
 
     async def _create_catch_all(self, repo: InboxRepository, address: str, tenant_id: str) -> Inbox:
+        if self.max_inboxes and await repo.count(tenant_id) >= self.max_inboxes:
+            raise InboxLimit(
+                f"no inbox for {address}: the inbox limit ({self.max_inboxes}) is reached"
+            )
         try:
             return await repo.create(
                 inbox_id=str(uuid.uuid4()), address=address, tenant_id=tenant_id

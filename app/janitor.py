@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, delete, func, select, text
 from app.services.sessions import trim_sessions
 from app.store.db import Database
 from app.store.models import Inbox, Message
+from app.store.repositories.retention import count_threshold
 from app.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -139,15 +140,7 @@ class Janitor:
         removed = 0
         for inbox_id in over:
             async with self.db.read() as session:
-                threshold = (
-                    await session.execute(
-                        select(Message.seq)
-                        .where(Message.inbox_id == inbox_id)
-                        .order_by(Message.seq.desc())
-                        .offset(self.max_per_inbox)
-                        .limit(1)
-                    )
-                ).scalar()
+                threshold = await count_threshold(session, inbox_id, self.max_per_inbox)
             if threshold is not None:
                 removed += await self._delete_seqs(
                     (Message.inbox_id == inbox_id) & (Message.seq <= threshold)

@@ -38,6 +38,7 @@ from app.faults import FaultEngine
 from app.ingest import Ingest
 from app.janitor import Janitor
 from app.metrics import Metrics
+from app.quota import InboxQuota
 from app.services.keys import Keys
 from app.services.mailbox import Mailbox
 from app.services.outbox import Outbox
@@ -118,6 +119,12 @@ class Runtime:
             router=router,
             relay_match=RelayMatch(settings.relay_match),
             metrics=metrics,
+            quota=InboxQuota(
+                max_messages=settings.inbox_max_messages,
+                max_bytes=settings.inbox_max_bytes,
+                policy=settings.inbox_full,
+            ),
+            max_inboxes=settings.max_inboxes_per_key,
         )
         queue = Queue(
             db=db,
@@ -152,6 +159,9 @@ class Runtime:
                 max_recipients=settings.smtp_max_recipients,
                 keys=Keys(db=db, admin_key=settings.admin_key),
                 loopback=is_loopback(settings.host),
+                catchall_key=settings.catchall_key,
+                max_header_fields=settings.smtp_max_header_fields,
+                max_header_size=settings.smtp_max_header_size,
             ),
             host=settings.host,
             port=settings.smtp_port,
@@ -216,7 +226,12 @@ class Runtime:
         )
 
     def mailbox(self, tenant_id: str) -> Mailbox:
-        return Mailbox(db=self.db, tenant_id=tenant_id, domains=self.settings.domains)
+        return Mailbox(
+            db=self.db,
+            tenant_id=tenant_id,
+            domains=self.settings.domains,
+            max_inboxes=self.settings.max_inboxes_per_key,
+        )
 
     def outbox(self, tenant_id: str) -> Outbox:
         return Outbox(

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.api import errors
+from app.api.limits import ApiLimits, BodyLimit
 from app.api.routers import (
     events,
     health,
@@ -30,6 +31,7 @@ from app.api.routers import (
     waits,
     webhooks,
 )
+from app.api.schemas.common import ErrorOut
 from app.compat import mailslurp
 from app.runtime import Runtime
 from app.web import mount as mount_web_ui
@@ -105,6 +107,14 @@ class SecurityHeaders:
         await self.app(scope, receive, send_wrapper)
 
 
+# What any /api call may answer besides its own codes: a malformed cursor or body,
+# a missing key, an unknown id (also in a filter), a body over the limit, a validation
+# error, the rate limit, the store.
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 404, 413, 422, 429, 503)
+}
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -129,7 +139,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         events.router,
         webhooks.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=None if router is health.router else API_ERRORS)
     app.mount(mailslurp.MOUNT, mailslurp.create_app(runtime))
     errors.install(app)
     mount_web_ui(app, runtime)
@@ -140,6 +150,9 @@ def create_app(runtime: Runtime | None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"],
         )
+    if runtime is not None:
+        app.state.limits = ApiLimits.from_settings(runtime.settings)
+        app.add_middleware(BodyLimit, max_size=runtime.settings.api_max_body_size)
     app.add_middleware(mailslurp.CollapseSlashes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)

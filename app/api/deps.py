@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from app.api.limits import ApiLimits
 from app.config import DEFAULT_TENANT_ID
 from app.errors import Unauthorized
 from app.runtime import Runtime
@@ -45,21 +47,33 @@ def tenant_key(request: Request) -> str | None:
     return presented_key(request) or request.cookies.get(KEY_COOKIE, "").strip() or None
 
 
+def _limits(request: Request) -> ApiLimits | None:
+    limits: ApiLimits | None = getattr(request.app.state, "limits", None)
+    return limits
+
+
 async def get_tenant_id(request: Request, runtime: RuntimeDep) -> str:
     """The caller's tenant: the key's own, the default one for the admin key, or the
     default one in open mode (no keys configured). 401 otherwise. The key comes from
-    ``Authorization``/``X-API-Key`` or, without those, the web UI's cookie."""
+    ``Authorization``/``X-API-Key`` or, without those, the web UI's cookie. Counts the
+    request against the caller's rate (the tenant, or the client IP in open mode): 429."""
     keys = runtime.keys()
     presented = tenant_key(request)
     if presented is None:
         if await keys.keyed_mode():
             raise Unauthorized()
-        return DEFAULT_TENANT_ID
-    if keys.is_admin(presented):
-        return DEFAULT_TENANT_ID
-    tenant = await keys.tenant_for(presented)
-    if tenant is None:
-        raise Unauthorized("the API key is unknown or revoked")
+        tenant, caller = DEFAULT_TENANT_ID, f"ip:{request.client.host if request.client else ''}"
+    elif keys.is_admin(presented):
+        tenant, caller = DEFAULT_TENANT_ID, "admin"
+    else:
+        found = await keys.tenant_for(presented)
+        if found is None:
+            raise Unauthorized("the API key is unknown or revoked")
+        tenant, caller = found, f"tenant:{found}"
+    request.state.caller = caller
+    limits = _limits(request)
+    if limits is not None and caller != "admin":
+        limits.check_rate(caller)
     return tenant
 
 
@@ -75,6 +89,20 @@ AdminDep = Annotated[Keys, Depends(require_admin)]
 
 
 TenantDep = Annotated[str, Depends(get_tenant_id)]
+
+
+async def wait_slot(request: Request, _tenant: TenantDep) -> AsyncIterator[None]:
+    """Holds one of the caller's long-poll slots for the length of the request (429
+    when all are taken)."""
+    limits = _limits(request)
+    if limits is None:
+        yield
+        return
+    with limits.waits.slot(str(getattr(request.state, "caller", ""))):
+        yield
+
+
+WaitSlot = Depends(wait_slot)
 
 
 def get_mailbox(runtime: RuntimeDep, tenant_id: TenantDep) -> Mailbox:

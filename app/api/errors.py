@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import views
-from app.errors import MailArrived, MailharnessError
+from app.errors import MailArrived, MailharnessError, TooManyRequests
 from app.store.models import Message
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ _STATUS_CODES = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
-    413: "too_large",
+    413: "payload_too_large",
+    429: "rate_limited",
     415: "unsupported_media_type",
 }
 
@@ -54,7 +55,12 @@ def install(app: FastAPI) -> None:
                 for m in exc.items
                 if isinstance(m, Message)
             ]
-        return JSONResponse(error_body(exc.code, exc.detail, **extra), status_code=exc.http_status)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        )
+        return JSONResponse(
+            error_body(exc.code, exc.detail, **extra), status_code=exc.http_status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -42,7 +42,7 @@ from app.delivery.queue import Outcome, Queue
 from app.delivery.reply import Reply
 from app.delivery.retry import RetryPolicy, decide
 from app.delivery.transport import OutboundMail, Transport
-from app.errors import NotFound
+from app.errors import InboxLimit, MailboxFull, NotFound
 from app.events.bus import QUEUE_TOPIC, EventBus, Subscription
 from app.faults import FaultEngine, inbox_ids_for
 from app.ingest import Envelope, Ingest, publish_deliveries
@@ -277,6 +277,9 @@ class DeliveryWorker:
                         550, "5.1.1", f"<{d.recipient}>: no such inbox", LOCAL_REMOTE
                     )
                     continue
+                except (MailboxFull, InboxLimit) as exc:
+                    replies[d.recipient] = _limit_reply(exc)
+                    continue
                 stored.extend(messages)
                 ids = ",".join(m.id for m in messages)
                 replies[d.recipient] = Reply(250, "2.0.0", f"Ok: stored as {ids}", LOCAL_REMOTE)
@@ -355,19 +358,33 @@ class DeliveryWorker:
             message_id_domain=self.domain,
         )
         parsed = await self.ingest.parse(dsn)
-        return await self.ingest.store(
-            session,
-            raw=dsn,
-            parsed=parsed,
-            envelope=Envelope(mail_from="", rcpt_to=[sender], helo=self.hostname),
-            submission_id=str(uuid.uuid4()),
-        )
+        try:
+            async with session.begin_nested():
+                return await self.ingest.store(
+                    session,
+                    raw=dsn,
+                    parsed=parsed,
+                    envelope=Envelope(mail_from="", rcpt_to=[sender], helo=self.hostname),
+                    submission_id=str(uuid.uuid4()),
+                )
+        except (MailboxFull, InboxLimit) as exc:
+            log.info("no delivery-status notice for %s: %s", sender, exc.detail)
+            return []
 
     def _announce(
         self, outbound: Outbound, updated: Sequence[Delivery], notices: list[Message]
     ) -> None:
         self.ingest.publish(notices)
         publish_deliveries(self.bus, updated, inbox_id=outbound.inbox_id)
+
+
+def _limit_reply(exc: MailboxFull | InboxLimit) -> Reply:
+    """The reply a local delivery gets from an inbox quota or the inbox limit."""
+    if isinstance(exc, MailboxFull):
+        code, _, rest = exc.smtp_reply().partition(" ")
+        enhanced, _, text = rest.partition(" ")
+        return Reply(int(code), enhanced, text, LOCAL_REMOTE)
+    return Reply(452, "4.3.1", exc.detail, LOCAL_REMOTE)
 
 
 def _diagnostic(d: Delivery) -> str | None:

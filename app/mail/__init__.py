@@ -14,6 +14,7 @@ from app.mail.parse import (
     Header,
     ParsedMessage,
     attachment_payload,
+    header_block,
     parse_message,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "attachment_payload",
     "find_codes",
     "find_links",
+    "header_block",
     "parse_message",
 ]

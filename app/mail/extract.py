@@ -38,6 +38,8 @@ _NUMERIC_SEPARATORS = frozenset("-/:.,")
 # Characters immediately before a digit run that make it a price or a phone.
 _BLOCKING_PREFIXES = frozenset("+$€£¥₹")
 _HREF_TAGS = frozenset({"a", "area"})
+# Characters of an html body given to html.parser (links and visible text).
+MAX_HTML_SCAN = 256 * 1024
 _HIDDEN_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
 # Inline elements do not separate words visually; everything else does.
 _INLINE_TAGS = frozenset(
@@ -119,9 +121,27 @@ class _TextCollector(HTMLParser):
             self.chunks.append("\n")
 
 
+def bounded_html(html: str) -> str:
+    """The part of ``html`` that is safe to give html.parser: at most MAX_HTML_SCAN
+    characters, cut before any construct left open at the end.
+
+    html.parser rescans to the end of its input for every ``<`` of an unterminated
+    comment, marked section or tag (CVE-2025-6069: 15 kB took 25 s), so the text
+    is cut at the first ``<!--`` without a later ``-->``, the first ``<![`` without
+    a later ``]>``, and the first ``<`` after the last ``>``. What is cut holds no
+    complete tag, so no href is lost; only its plain text is not scanned."""
+    html = html[:MAX_HTML_SCAN]
+    for opener, closer in (("<!--", "-->"), ("<![", "]>")):
+        start = html.find(opener, html.rfind(closer) + 1)
+        if start >= 0:
+            html = html[:start]
+    tail = html.find("<", html.rfind(">") + 1)
+    return html[:tail] if tail >= 0 else html
+
+
 def _feed(parser: HTMLParser, html: str) -> None:
-    """Run an HTMLParser over html; html.parser is lenient and does not raise."""
-    parser.feed(html)
+    """Run an HTMLParser over the bounded html; html.parser is lenient and does not raise."""
+    parser.feed(bounded_html(html))
     parser.close()
 
 

@@ -21,6 +21,7 @@ is anything other than text/plain or text/html. Encapsulated messages
 
 from __future__ import annotations
 
+import codecs
 import functools
 import io
 import re
@@ -44,12 +45,22 @@ __all__ = [
     "Header",
     "ParsedMessage",
     "attachment_payload",
+    "header_block",
     "parse_message",
 ]
 
 MAX_ATTACHMENTS = 1000
 MAX_HEADERS = 10000
 MAX_DEPTH = 50
+# Bounds applied to the bytes before the stdlib parser sees them (``_shape``): the
+# parser's cost grows with header fields, MIME parts and nesting depth (each line
+# is checked against every open boundary), so past these the copy it parses is cut
+# there and ``parse_error`` says so. The stored raw bytes are never touched.
+MAX_PARSED_HEADER_FIELDS = 25_000
+MAX_PARTS = 2 * MAX_ATTACHMENTS
+# Header values of MIME parts longer than this are cut before the stdlib parses
+# them: its parameter parsing is quadratic (a 50 kB Content-Type took seconds).
+MAX_PART_HEADER = 4 * 1024
 # The stdlib header parsers are quadratic in the length of a value: longer values
 # are kept as raw text, and once this much header text has been decoded the
 # remaining headers are kept raw too (a hostile message cannot stall ingest).
@@ -60,6 +71,8 @@ FORWARDED_FILENAME = "forwarded.eml"
 # Re-serialisation of encapsulated messages: CRLF, header text kept as parsed.
 _SERIALISE_POLICY = policy.default.clone(linesep="\r\n", refold_source="none")
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_EW_CHARSET_RE = re.compile(r"=\?([^?*\s]{1,64})(?=[?*])")
+_SLOW_CODECS = frozenset({"punycode", "idna"})
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _ENCAPSULATED_TYPES = frozenset({"message/rfc822", "message/global"})
 _STRUCTURE_DEFECTS: tuple[tuple[type[email_errors.MessageDefect], str], ...] = (
@@ -177,12 +190,45 @@ def _sanitize(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def safe_charset(charset: str) -> bool:
+    """True for a charset whose decoder is a text codec with linear cost.
+
+    ``punycode`` and ``idna`` decode in quadratic time (CPython's are pure
+    Python), and bytes-to-bytes codecs (``zlib_codec``, ``base64``...) are not
+    text encodings at all; a hostile message may declare any of them."""
+    try:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError, TypeError):
+        return False
+    return info.name not in _SLOW_CODECS and getattr(info, "_is_text_encoding", True)
+
+
+def _neutralise_encoded_words(value: str) -> str:
+    """Encoded words (RFC 2047) in an unsafe charset get a charset nobody knows, so
+    the email package keeps their text undecoded instead of running the codec."""
+    if "=?" not in value:
+        return value
+    return _EW_CHARSET_RE.sub(
+        lambda m: "=?unknown-8bit" if _unsafe(m.group(1)) else m.group(0), value
+    )
+
+
+def _unsafe(charset: str) -> bool:
+    """A codec Python knows but that must not run on hostile text (unknown ones are
+    handled by the email package itself)."""
+    try:
+        codecs.lookup(charset)
+    except (LookupError, ValueError, TypeError):
+        return False
+    return not safe_charset(charset)
+
+
 def _decodable(name: str, raw: str) -> str:
     """The cleaned raw value; raises ValueError when it is too long to decode."""
     value = _clean_raw(raw)
     if len(value) > MAX_HEADER_DECODE:
         raise ValueError(f"the {name} header is longer than {MAX_HEADER_DECODE} characters")
-    return value
+    return _neutralise_encoded_words(value)
 
 
 def _decode_unstructured(name: str, raw: str) -> str:
@@ -361,6 +407,8 @@ def _decode_body(part: EmailMessage, errors: _Errors) -> str:
     payload = _payload_bytes(part)
     charset = part.get_content_charset() or "utf-8"
     try:
+        if not safe_charset(charset):
+            raise LookupError(charset)
         text = payload.decode(charset, "replace")
     except (LookupError, UnicodeError, ValueError):
         errors.add(f"unknown charset {charset!r} in {part.get_content_type()} body")
@@ -488,12 +536,15 @@ class _MemoPolicy(EmailPolicy):
     """
 
     def header_fetch_parse(self, name: str, value: str) -> Any:
+        if len(value) > MAX_PART_HEADER:
+            value = value[:MAX_PART_HEADER]
+        value = _neutralise_encoded_words(value)
         if len(value) > _MEMO_MAX_VALUE:
             return super().header_fetch_parse(name, value)
         return _memo_fetch(name, value)
 
 
-_MEMO_MAX_VALUE = 1024
+_MEMO_MAX_VALUE = MAX_PART_HEADER
 _MEMO_POLICY = _MemoPolicy()
 
 
@@ -505,6 +556,85 @@ def _memo_fetch(name: str, value: str) -> Any:
 def _parse_bytes(raw: bytes) -> EmailMessage:
     """Parse raw bytes with policy.default semantics (may raise on pathological input)."""
     return BytesParser(policy=_MEMO_POLICY).parsebytes(raw)  # type: ignore[return-value]
+
+
+_HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+_FIELD_START_RE = re.compile(rb"^[^ \t\r\n]", re.MULTILINE)
+# A boundary parameter (a multipart opens), a line starting with "--" (maybe a
+# delimiter or a close delimiter of an open multipart), or an encapsulated message
+# (which the parser descends into recursively).
+_STRUCTURE_RE = re.compile(
+    rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s";]{1,200}))|^--([^\r\n]{0,250})'
+    rb"|^(content-type:[ \t]*message/)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def header_block(raw: bytes) -> tuple[int, int]:
+    """(header fields, bytes) of the top-level header block: the SMTP edge's check."""
+    end = _HEADER_END_RE.search(raw)
+    head_end = end.start() if end else len(raw)
+    return len(_FIELD_START_RE.findall(raw, 0, head_end)), head_end
+
+
+def _cut_headers(raw: bytes, errors: _Errors) -> bytes:
+    """``raw`` with the top-level header block cut after MAX_PARSED_HEADER_FIELDS fields."""
+    end = _HEADER_END_RE.search(raw)
+    head_end = end.start() if end else len(raw)
+    if raw.count(b"\n", 0, head_end) < MAX_PARSED_HEADER_FIELDS:
+        return raw  # fewer lines than the bound, so fewer fields
+    for i, match in enumerate(_FIELD_START_RE.finditer(raw, 0, head_end)):
+        if i == MAX_PARSED_HEADER_FIELDS:
+            errors.add(
+                f"more than {MAX_PARSED_HEADER_FIELDS} header fields; the rest were not parsed"
+            )
+            body = raw[end.end() :] if end else b""
+            return raw[: match.start()] + b"\r\n" + body
+    return raw
+
+
+def _cut_structure(raw: bytes, errors: _Errors) -> bytes:
+    """``raw`` cut before the part that opens a multipart deeper than MAX_DEPTH, or at
+    the delimiter of part MAX_PARTS + 1 (one linear scan; boundaries are tracked the
+    way the parser tracks them, so the estimate never undercounts)."""
+    opened: set[bytes] = set()
+    parts = encapsulated = 0
+    part_start = 0
+    for match in _STRUCTURE_RE.finditer(raw):
+        if match.group(4) is not None:
+            # Counted as if never closed: an upper bound on their nesting.
+            encapsulated += 1
+            if encapsulated > MAX_DEPTH:
+                errors.add(f"more than {MAX_DEPTH} encapsulated messages; the rest were not parsed")
+                return raw[: match.start()]
+            continue
+        declared = match.group(1) or match.group(2)
+        if declared is not None:
+            if declared in opened:
+                continue
+            if len(opened) >= MAX_DEPTH:
+                errors.add(f"MIME nesting deeper than {MAX_DEPTH} levels; deeper parts ignored")
+                return raw[:part_start]
+            opened.add(declared)
+            continue
+        token = (match.group(3) or b"").rstrip(b" \t\r")
+        if token.endswith(b"--") and token[:-2] in opened:
+            opened.discard(token[:-2])
+        elif token in opened:
+            parts += 1
+            if parts > MAX_PARTS:
+                errors.add(f"more than {MAX_PARTS} MIME parts; the rest were not parsed")
+                return raw[: match.start()]
+            part_start = match.start()
+    return raw
+
+
+def _shape(raw: bytes, errors: _Errors) -> bytes:
+    """The copy of ``raw`` the stdlib parses: within the bounds, or cut where they end."""
+    data = _cut_headers(raw, errors)
+    if b"\n--" in data or data.startswith(b"--") or b"essage/" in data:
+        data = _cut_structure(data, errors)
+    return data
 
 
 # --------------------------------------------------------------------------
@@ -542,9 +672,8 @@ def _extract(text: str | None, html: str | None, errors: _Errors) -> tuple[list[
         return [], []
 
 
-def _build(msg: EmailMessage) -> ParsedMessage:
+def _build(msg: EmailMessage, errors: _Errors) -> ParsedMessage:
     """Turn a parsed EmailMessage into a ParsedMessage."""
-    errors = _Errors()
     headers = _collect_headers(msg, errors)
     from_list = _parse_addresses(msg, "From", errors)
     _structure_errors(msg, errors)
@@ -573,8 +702,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw message bytes; never raises (failures go to parse_error)."""
     if not raw:
         return _empty("empty message")
+    errors = _Errors()
     try:
-        return _build(_parse_bytes(raw))
+        return _build(_parse_bytes(_shape(raw, errors)), errors)
     except RecursionError:
         return _empty("message structure too deep to parse")
     except Exception as exc:
@@ -589,7 +719,8 @@ def attachment_payload(raw: bytes, index: int) -> tuple[Attachment, bytes] | Non
     if not raw or index < 0:
         return None
     try:
-        walk = _walk_message(_parse_bytes(raw), _Errors())
+        errors = _Errors()
+        walk = _walk_message(_parse_bytes(_shape(raw, errors)), errors)
         if index >= len(walk.found):
             return None
         attachment, part = walk.found[index]

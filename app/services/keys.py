@@ -105,6 +105,19 @@ class Keys:
             ).scalar()
         return found is not None
 
+    async def tenant_of(self, name_or_id: str) -> str | None:
+        """The tenant of the active key with this name or id (catch-all), or None."""
+        async with self.db.read() as session:
+            value = (
+                await session.execute(
+                    select(ApiKey.tenant_id).where(
+                        or_(ApiKey.name == name_or_id, ApiKey.id == name_or_id),
+                        ApiKey.revoked_at.is_(None),
+                    )
+                )
+            ).scalar()
+        return None if value is None else str(value)
+
     def is_admin(self, presented: str) -> bool:
         return bool(self.admin_key) and hmac.compare_digest(
             presented.encode(), (self.admin_key or "").encode()

@@ -19,7 +19,7 @@ from app.api import pagination, views
 from app.api.schemas.common import Page
 from app.api.schemas.inboxes import InboxCreate, InboxOut
 from app.api.schemas.messages import MessageOut, MessageSummaryOut
-from app.errors import InvalidInput, InvalidQuery, NotFound
+from app.errors import InboxLimit, InvalidInput, InvalidQuery, NotFound
 from app.events.waiters import Since
 from app.ingest import random_local_part
 from app.mail import Attachment, attachment_payload
@@ -49,10 +49,13 @@ class AttachmentFile:
 
 
 class Mailbox:
-    def __init__(self, *, db: Database, tenant_id: str, domains: list[str]) -> None:
+    def __init__(
+        self, *, db: Database, tenant_id: str, domains: list[str], max_inboxes: int = 0
+    ) -> None:
         self.db = db
         self.tenant_id = tenant_id
         self.domains = domains
+        self.max_inboxes = max_inboxes
 
     # -- inboxes ---------------------------------------------------------------
     def _address_for(self, requested: str | None) -> str:
@@ -73,7 +76,13 @@ class Mailbox:
             raise InvalidInput("tags: a tag is at most 100 characters")
         expires_at = utcnow() + timedelta(seconds=data.expires_in) if data.expires_in else None
         async with self.db.write() as session:
-            inbox = await InboxRepository(session, self.tenant_id).create(
+            repo = InboxRepository(session, self.tenant_id)
+            if self.max_inboxes and await repo.count(self.tenant_id) >= self.max_inboxes:
+                raise InboxLimit(
+                    f"this key already has {self.max_inboxes} inboxes "
+                    "(MAILHARNESS_MAX_INBOXES_PER_KEY); delete some first"
+                )
+            inbox = await repo.create(
                 inbox_id=str(uuid.uuid4()),
                 address=self._address_for(data.address),
                 tenant_id=self.tenant_id,

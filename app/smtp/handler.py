@@ -16,13 +16,24 @@ SUMMARY
     ``452 4.5.3 Too many recipients`` (RFC 5321 4.5.3.1.8 / 4.5.3.1.10: 452,
     not 552; the client sends the rest in another transaction).
 
+    At the end of DATA a header block with more than ``max_header_fields``
+    fields or ``max_header_size`` bytes gets ``552 5.3.4`` (RFC 3463 X.3.4:
+    too big for the system; resending the same message cannot help). A full
+    inbox gets ``452 4.2.2`` (``552 5.2.2`` when the message alone exceeds its
+    byte quota) and a tenant at its inbox limit ``452 4.3.1`` (``app.quota``).
+
+    Key mode: an unauthenticated client reaches only existing inboxes, unless
+    ``catchall_key`` names an active key: unknown addresses then become inboxes
+    of that key's tenant.
+
     ``Authenticator`` is aiosmtpd's ``authenticator`` callable for AUTH PLAIN
     and LOGIN. Its ``verify(username, password, mechanism)`` seam decides;
     the default accepts any pair. Only the username is kept (in the session,
     then ``Envelope.authenticated``); the password is never logged or stored.
 
 CONFIGURATION PARAMETERS
-    smtp_strict, smtp_max_recipients.
+    smtp_strict, smtp_max_recipients, smtp_max_header_fields, smtp_max_header_size,
+    catchall_key.
 """
 
 from __future__ import annotations
@@ -37,9 +48,10 @@ from typing import Any
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from app.addresses import valid_address
-from app.errors import NotFound, StoreUnavailable
+from app.errors import InboxLimit, MailboxFull, NotFound, StoreUnavailable
 from app.faults import FaultEngine, Stage, inbox_ids_for
 from app.ingest import Envelope, Ingest
+from app.mail import header_block
 from app.services.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -117,7 +129,13 @@ class IntakeHandler:
         max_recipients: int = 100,
         keys: Keys | None = None,
         loopback: bool = True,
+        catchall_key: str | None = None,
+        max_header_fields: int = 1000,
+        max_header_size: int = 256 * 1024,
     ) -> None:
+        self.catchall_key = catchall_key
+        self.max_header_fields = max_header_fields
+        self.max_header_size = max_header_size
         self.ingest = ingest
         self.strict = strict
         self.faults = faults
@@ -127,6 +145,12 @@ class IntakeHandler:
 
     async def _keyed(self) -> bool:
         return self.keys is not None and await self.keys.keyed_mode()
+
+    async def _catchall_tenant(self) -> str | None:
+        """Key mode: the tenant that receives unauthenticated catch-all inboxes, if any."""
+        if self.keys is None or not self.catchall_key:
+            return None
+        return await self.keys.tenant_of(self.catchall_key)
 
     async def _fault(
         self,
@@ -223,7 +247,7 @@ class IntakeHandler:
             except Exception:
                 log.exception("smtp rcpt lookup failed")
                 return "451 4.3.0 Temporary lookup failure, try again later"
-            if not known:
+            if not known and await self._catchall_tenant() is None:
                 log.info(
                     "smtp rejected client=%s stage=rcpt code=550 reason=auth",
                     _peer_host(session.peer),
@@ -240,6 +264,27 @@ class IntakeHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         started = time.perf_counter()
         raw: bytes = envelope.original_content or b""
+        fields, header_size = header_block(raw)
+        if fields > self.max_header_fields or header_size > self.max_header_size:
+            log.info(
+                "smtp rejected client=%s stage=data code=552 reason=header fields=%d bytes=%d",
+                _peer_host(session.peer),
+                fields,
+                header_size,
+            )
+            if fields > self.max_header_fields:
+                return (
+                    f"552 5.3.4 Message header has too many fields "
+                    f"({fields}, at most {self.max_header_fields})"
+                )
+            return (
+                f"552 5.3.4 Message header is too large "
+                f"({header_size} bytes, at most {self.max_header_size})"
+            )
+        keyed = await self._keyed()
+        tenant_id = getattr(session, "tenant_id", None)
+        if tenant_id is None and keyed and not session.authenticated:
+            tenant_id = await self._catchall_tenant()
         env = Envelope(
             mail_from="" if envelope.mail_from == "<>" else envelope.mail_from or "",
             rcpt_to=list(envelope.rcpt_tos),
@@ -247,10 +292,10 @@ class IntakeHandler:
             helo=session.host_name,
             tls=session.ssl is not None,
             authenticated=auth_user(session),
-            tenant_id=getattr(session, "tenant_id", None),
+            tenant_id=tenant_id,
             # Never an open relay: only authenticated submissions are relayed onward,
             # except in open mode on loopback, where everyone is local anyway.
-            may_relay=bool(session.authenticated) or (self.loopback and not await self._keyed()),
+            may_relay=bool(session.authenticated) or (self.loopback and not keyed),
         )
         faulted = await self._fault(
             server, "data", sender=env.mail_from, recipients=list(env.rcpt_to)
@@ -267,6 +312,15 @@ class IntakeHandler:
         except NotFound as exc:
             log.info("smtp rejected client=%s stage=data code=550", env.client_address)
             return f"550 5.1.1 {exc.detail}"
+        except MailboxFull as exc:
+            reply = exc.smtp_reply()
+            log.info("smtp rejected client=%s stage=data code=%s", env.client_address, reply[:3])
+            return reply
+        except InboxLimit as exc:
+            log.info(
+                "smtp rejected client=%s stage=data code=452 reason=inboxes", env.client_address
+            )
+            return f"452 4.3.1 {exc.detail}"
         except Exception:
             log.exception("smtp ingest crashed")
             return "451 4.3.0 Temporary failure: message not stored, try again later"

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from app.api.deps import CursorQ, LimitQ, OutboxDep, RuntimeDep
+from app.api.deps import CursorQ, LimitQ, OutboxDep, RuntimeDep, WaitSlot
 from app.api.schemas.common import ErrorOut, Page
 from app.api.schemas.delivery import (
     DeliveryOut,
@@ -79,7 +79,13 @@ async def get_delivery(delivery_id: str, outbox: OutboxDep) -> DeliveryOut:
 
 @router.get(
     "/api/v1/deliveries/{delivery_id}/wait",
-    responses={**NOT_FOUND, 408: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    responses={
+        **NOT_FOUND,
+        408: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+        429: {"model": ErrorOut},
+    },
+    dependencies=[WaitSlot],
 )
 async def wait_for_delivery(
     delivery_id: str,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api import views
-from app.api.deps import MailboxDep, RuntimeDep
+from app.api.deps import MailboxDep, RuntimeDep, WaitSlot
 from app.api.schemas.common import ErrorOut, Items
 from app.api.schemas.messages import MessageOut, MessagesConflictOut
 from app.events.waiters import MessageFilter
@@ -41,7 +41,13 @@ def _filter(
 
 @router.get(
     "/wait",
-    responses={404: {"model": ErrorOut}, 408: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        404: {"model": ErrorOut},
+        408: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+        429: {"model": ErrorOut},
+    },
+    dependencies=[WaitSlot],
 )
 async def wait_for_messages(
     inbox_id: str,
@@ -72,7 +78,12 @@ async def wait_for_messages(
 
 @router.get(
     "/quiet",
-    responses={404: {"model": ErrorOut}, 409: {"model": MessagesConflictOut}},
+    responses={
+        404: {"model": ErrorOut},
+        409: {"model": MessagesConflictOut},
+        429: {"model": ErrorOut},
+    },
+    dependencies=[WaitSlot],
 )
 async def wait_for_quiet(
     inbox_id: str,

@@ -107,6 +107,13 @@ class InboxRepository:
                 out[inbox_id] = count
         return out
 
+    async def count(self, tenant_id: str) -> int:
+        """How many inboxes the tenant has (the per-key inbox limit)."""
+        value = await self.session.scalar(
+            select(func.count()).select_from(Inbox).where(Inbox.tenant_id == tenant_id)
+        )
+        return int(value or 0)
+
     async def delete(self, inbox_id: str) -> None:
         inbox = await self.get(inbox_id)
         await self.session.execute(delete(Inbox).where(Inbox.id == inbox.id))
