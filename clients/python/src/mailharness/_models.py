@@ -362,7 +362,7 @@ class Rule:
 
     id: str
     stage: str
-    match: dict[str, str | None]
+    match: dict[str, str]
     reply: SmtpReply | None
     action: str
     delay_ms: int
@@ -379,7 +379,7 @@ class Rule:
         return cls(
             id=data["id"],
             stage=data["stage"],
-            match=dict(data.get("match") or {}),
+            match={k: v for k, v in (data.get("match") or {}).items() if v is not None},
             reply=SmtpReply.from_json(reply) if reply else None,
             action=data.get("action", "reply"),
             delay_ms=data.get("delay_ms", 0),

@@ -227,7 +227,8 @@ def get_message(message: Ref) -> Op[Message]:
 
 def raw(message: Ref) -> Op[bytes]:
     resp = yield Request("GET", f"/api/v1/messages/{_seg(message)}/raw")
-    expect(resp, 200)
+    if resp.status_code != 200:
+        raise api_error(resp)
     return resp.content
 
 
