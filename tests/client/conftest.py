@@ -21,10 +21,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
-
 from mailharness import Mailharness
 from mailharness._server import ServerProcess
+from sqlalchemy.engine import make_url
+
 from tests.conftest import PG_SERVER, _asyncpg_dsn, run_in_thread
 
 

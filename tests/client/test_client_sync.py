@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-
 from mailharness import (
     ApiError,
     AuthError,
@@ -23,6 +22,7 @@ from mailharness import (
     WaitTimeout,
 )
 from mailharness._server import free_port
+
 from tests.client.conftest import Live
 
 
