@@ -13,7 +13,10 @@ import mailharness
 
 def test_metadata_and_entry_point() -> None:
     dist = distribution("mailharness-client")
-    assert dist.requires == ["httpx>=0.27"]
+    assert dist.requires is not None
+    required = [r for r in dist.requires if "extra ==" not in r]
+    assert required == ["httpx>=0.27"]
+    assert 'pytest>=8.0; extra == "pytest"' in dist.requires
     assert dist.metadata["Requires-Python"] == ">=3.11"
     [entry] = [e for e in dist.entry_points if e.group == "pytest11"]
     assert (entry.name, entry.value) == ("mailharness", "mailharness.pytest_plugin")
