@@ -1,6 +1,6 @@
 """A real `mailharness serve` process per store for the client and plugin tests.
 
-``live`` is session-scoped and parametrised over SQLite (a file in a temporary
+``live`` is module-scoped (so its connections go when the module is done) and parametrised over SQLite (a file in a temporary
 data dir) and Postgres (this fixture's own database, created and dropped here so
 the other suites' per-test truncation never touches it). The server runs in key
 mode: an admin key, plus one tenant key the tests use, so every call really
@@ -81,7 +81,7 @@ def client_pg_url() -> Iterator[str]:
     run_in_thread(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Live]:
@@ -97,6 +97,7 @@ def live(
         "MAILHARNESS_ADMIN_KEY": admin_key,
         "MAILHARNESS_LOG_LEVEL": "INFO",
         "MAILHARNESS_RETRY_MIN_BACKOFF": "0.2",
+        "MAILHARNESS_DB_POOL_SIZE": "2",  # a shared Postgres: keep few connections open
     }
     server = ServerProcess(data_dir=data_dir, command=[sys.executable, "-m", "app.cli"], env=env)
     server.start()

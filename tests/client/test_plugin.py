@@ -301,6 +301,7 @@ def test_mailharness_start_runs_a_server_for_the_session(
     args = ["--mailharness-start"]
     if live.store == "postgres":  # a second serve process on the same database
         monkeypatch.setenv("MAILHARNESS_DATABASE_URL", live.database_url)
+        monkeypatch.setenv("MAILHARNESS_DB_POOL_SIZE", "2")
         args.append(f"--mailharness-key={live.key}")
     else:
         monkeypatch.delenv("MAILHARNESS_DATABASE_URL", raising=False)
