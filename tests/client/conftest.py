@@ -103,7 +103,7 @@ def live(
     server.start()
     try:
         with Mailharness(server.url, admin_key) as admin:
-            key = admin.create_key(f"client-tests-{request.param}").key
+            key = admin.create_key(f"client-{request.param}-{secrets.token_hex(4)}").key
         assert key
         yield Live(
             store=request.param,
