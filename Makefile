@@ -9,10 +9,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest openapi bench postgres tools clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e clients/python
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -22,11 +22,12 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck postgres tools pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests migrations $(wildcard bench)
-	$(BIN)/ruff format --check app tests migrations $(wildcard bench)
+	$(BIN)/ruff check app tests migrations clients/python $(wildcard bench)
+	$(BIN)/ruff format --check app tests migrations clients/python $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	cd clients/python && ../../$(BIN)/mypy
 
 pytest: $(STAMP)
 	$(BIN)/pytest
