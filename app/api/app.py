@@ -31,6 +31,7 @@ from app.api.routers import (
     webhooks,
 )
 from app.compat import mailslurp
+from app.compat.mailpit import build_router as mailpit_router
 from app.runtime import Runtime
 from app.web import mount as mount_web_ui
 
@@ -131,6 +132,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
     ):
         app.include_router(router)
     app.mount(mailslurp.MOUNT, mailslurp.create_app(runtime))
+    app.include_router(mailpit_router())
     errors.install(app)
     mount_web_ui(app, runtime)
     if runtime is not None and runtime.settings.cors_origins:

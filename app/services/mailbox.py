@@ -42,10 +42,38 @@ def check_id(value: str, what: str) -> str:
     return canonical
 
 
+def canonical_ids(values: list[str]) -> list[str]:
+    """The canonical form of the values that are ids; the others cannot match anything."""
+    found: list[str] = []
+    for value in values:
+        try:
+            found.append(str(uuid.UUID(value)))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return found
+
+
+def query_words(q: str | None) -> list[str]:
+    """The search terms of ``q`` (words, each a substring of the message's search text)."""
+    return q.split() if q else []
+
+
 @dataclass(frozen=True, slots=True)
 class AttachmentFile:
     meta: Attachment
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One offset page of all of the tenant's messages (newest first) and the counts
+    mailbox-style clients show next to it."""
+
+    items: list[MessageOut]
+    matches: int
+    matches_unread: int
+    total: int
+    unread: int
 
 
 class Mailbox:
@@ -288,6 +316,54 @@ class Mailbox:
         async with self.db.write() as session:
             return await MessageRepository(session, self.tenant_id).delete_matching(
                 query=query, inbox_id=inbox_id, submission_id=_submission(submission_id)
+            )
+
+    # -- every inbox of the tenant as one mailbox (compatibility layers) ---------
+    async def window(self, *, q: str | None, offset: int, limit: int) -> Window:
+        """Messages matching ``q`` across all inboxes, newest first, from ``offset``."""
+        words = query_words(q)
+        async with self.db.read() as session:
+            repo = MessageRepository(session, self.tenant_id)
+            rows = await repo.window(words=words, offset=offset, limit=limit)
+            total = await repo.count()
+            unread = await repo.count(seen=False)
+            if words:
+                matches = await repo.count(words=words)
+                matches_unread = await repo.count(words=words, seen=False)
+            else:
+                matches, matches_unread = total, unread
+        return Window(
+            items=[views.message_out(m) for m in rows],
+            matches=matches,
+            matches_unread=matches_unread,
+            total=total,
+            unread=unread,
+        )
+
+    async def latest(self, q: str | None = None) -> MessageOut:
+        """The newest message (matching ``q``) of any inbox; ``NotFound`` if none."""
+        async with self.db.read() as session:
+            rows = await MessageRepository(session, self.tenant_id).window(
+                words=query_words(q), offset=0, limit=1
+            )
+        if not rows:
+            raise NotFound("no message matches" if q else "there are no messages")
+        return views.message_out(rows[0])
+
+    async def mark_seen_many(self, *, ids: list[str] | None, q: str | None, seen: bool) -> int:
+        """Mark the messages with these ids (None: all) matching ``q``; foreign or
+        unknown ids are skipped. Returns how many changed."""
+        async with self.db.write() as session:
+            return await MessageRepository(session, self.tenant_id).set_seen_where(
+                ids=None if ids is None else canonical_ids(ids), words=query_words(q), seen=seen
+            )
+
+    async def delete_many(self, *, ids: list[str] | None, q: str | None) -> int:
+        """Delete the messages with these ids (None: all) matching ``q``; foreign or
+        unknown ids are skipped. Returns how many were deleted."""
+        async with self.db.write() as session:
+            return await MessageRepository(session, self.tenant_id).delete_where(
+                ids=None if ids is None else canonical_ids(ids), words=query_words(q)
             )
 
 

@@ -241,6 +241,44 @@ class MessageRepository:
         stmt = self._base().where(Message.seq.in_(seqs)).order_by(Message.seq.asc())
         return list((await self.session.execute(stmt)).scalars())
 
+    # -- the whole mailbox at once (offset pages, counts, bulk changes) ----------
+    async def count(self, *, words: Sequence[str] = (), seen: bool | None = None) -> int:
+        """How many of the tenant's messages match (every inbox)."""
+        stmt = self._filtered(words=words, seen=seen).with_only_columns(func.count())
+        return int((await self.session.execute(stmt)).scalar() or 0)
+
+    async def window(self, *, words: Sequence[str] = (), offset: int, limit: int) -> list[Message]:
+        """Newest first, skipping ``offset`` matches (offset pages, for clients that
+        only know offsets)."""
+        stmt = self._filtered(words=words).order_by(Message.seq.desc())
+        return list((await self.session.execute(stmt.offset(offset).limit(limit))).scalars())
+
+    def _selected(self, ids: Sequence[str] | None, words: Sequence[str]) -> Select[Any]:
+        """The ``seq`` of the tenant's messages with these ids (all when None) that
+        match ``words``."""
+        stmt = self._filtered(words=words).with_only_columns(Message.seq)
+        if ids is not None:
+            stmt = stmt.where(Message.id.in_(list(ids)))
+        return stmt
+
+    async def set_seen_where(
+        self, *, ids: Sequence[str] | None, words: Sequence[str] = (), seen: bool
+    ) -> int:
+        """Mark the selected messages (see ``_selected``); returns how many changed."""
+        result = await self.session.execute(
+            update(Message)
+            .where(Message.seq.in_(self._selected(ids, words)), Message.seen != seen)
+            .values(seen=seen)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_where(self, *, ids: Sequence[str] | None, words: Sequence[str] = ()) -> int:
+        """Delete the selected messages (see ``_selected``); returns how many."""
+        result = await self.session.execute(
+            delete(Message).where(Message.seq.in_(self._selected(ids, words)))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
 
 def _row_values(message: Message) -> dict[str, Any]:
     """The insert parameters of a transient ``Message`` (a scalar column default fills,
