@@ -8,7 +8,6 @@ import base64
 import re
 from typing import Any
 
-import aiosmtplib
 import httpx
 import pytest
 
