@@ -21,6 +21,7 @@ def mail_with_attachment(*, to: str, subject: str, body: str = "See the attached
     msg["To"] = f"Customer <{to}>"
     msg["Cc"] = "audit@example.com"
     msg["Subject"] = subject
+    msg["Date"] = "Sat, 28 Nov 2026 21:00:00 +0000"
     msg["Message-ID"] = f"<{subject.replace(' ', '.')}@example.com>"
     msg["X-Tags"] = "invoice, billing"
     msg.set_content(body)

@@ -138,17 +138,29 @@ def message(m: MessageOut) -> dict[str, Any]:
     }
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def canonical_header(name: str) -> str:
+    """Go's ``textproto.CanonicalMIMEHeaderKey``: ``message-ID`` -> ``Message-Id``
+    (names that are not tokens stay as they are)."""
+    if not _TOKEN.match(name):
+        return name
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
 def headers(m: MessageOut, delivered_to: str | None) -> dict[str, list[str]]:
-    """``{"Header-Name": [values...]}`` in the message's order of first appearance.
+    """``{"Header-Name": [values...]}``, names canonical like Go's (``Message-Id``),
+    sorted by name, values in message order.
 
     ``Delivered-To`` (the receiving inbox, as a local MDA adds it) is added when
     the message has none: the PyPI client requires the key."""
     found: dict[str, list[str]] = {}
     for h in m.headers:
-        found.setdefault(h.name, []).append(h.value)
-    if delivered_to and not any(name.lower() == "delivered-to" for name in found):
+        found.setdefault(canonical_header(h.name), []).append(h.value)
+    if delivered_to and "Delivered-To" not in found:
         found["Delivered-To"] = [delivered_to]
-    return dict(sorted(found.items(), key=lambda item: item[0].lower()))
+    return dict(sorted(found.items()))
 
 
 def messages_summary(
