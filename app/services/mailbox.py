@@ -319,17 +319,20 @@ class Mailbox:
             )
 
     # -- every inbox of the tenant as one mailbox (compatibility layers) ---------
+    # One entry per submission: mail received once for several of the caller's
+    # inboxes is listed once (its first copy), and marking or deleting it reaches
+    # every copy.
     async def window(self, *, q: str | None, offset: int, limit: int) -> Window:
         """Messages matching ``q`` across all inboxes, newest first, from ``offset``."""
         words = query_words(q)
         async with self.db.read() as session:
             repo = MessageRepository(session, self.tenant_id)
-            rows = await repo.window(words=words, offset=offset, limit=limit)
-            total = await repo.count()
-            unread = await repo.count(seen=False)
+            rows = await repo.first_copies(words=words, offset=offset, limit=limit)
+            total = await repo.count_submissions()
+            unread = await repo.count_submissions(seen=False)
             if words:
-                matches = await repo.count(words=words)
-                matches_unread = await repo.count(words=words, seen=False)
+                matches = await repo.count_submissions(words=words)
+                matches_unread = await repo.count_submissions(words=words, seen=False)
             else:
                 matches, matches_unread = total, unread
         return Window(
@@ -343,7 +346,7 @@ class Mailbox:
     async def latest(self, q: str | None = None) -> MessageOut:
         """The newest message (matching ``q``) of any inbox; ``NotFound`` if none."""
         async with self.db.read() as session:
-            rows = await MessageRepository(session, self.tenant_id).window(
+            rows = await MessageRepository(session, self.tenant_id).first_copies(
                 words=query_words(q), offset=0, limit=1
             )
         if not rows:
@@ -351,18 +354,18 @@ class Mailbox:
         return views.message_out(rows[0])
 
     async def mark_seen_many(self, *, ids: list[str] | None, q: str | None, seen: bool) -> int:
-        """Mark the messages with these ids (None: all) matching ``q``; foreign or
-        unknown ids are skipped. Returns how many changed."""
+        """Mark the messages with these ids (None: all) matching ``q``, every copy;
+        foreign or unknown ids are skipped. Returns how many rows changed."""
         async with self.db.write() as session:
-            return await MessageRepository(session, self.tenant_id).set_seen_where(
+            return await MessageRepository(session, self.tenant_id).set_seen_submissions(
                 ids=None if ids is None else canonical_ids(ids), words=query_words(q), seen=seen
             )
 
     async def delete_many(self, *, ids: list[str] | None, q: str | None) -> int:
-        """Delete the messages with these ids (None: all) matching ``q``; foreign or
-        unknown ids are skipped. Returns how many were deleted."""
+        """Delete the messages with these ids (None: all) matching ``q``, every copy;
+        foreign or unknown ids are skipped. Returns how many rows were deleted."""
         async with self.db.write() as session:
-            return await MessageRepository(session, self.tenant_id).delete_where(
+            return await MessageRepository(session, self.tenant_id).delete_submissions(
                 ids=None if ids is None else canonical_ids(ids), words=query_words(q)
             )
 

@@ -38,8 +38,9 @@ def _disposition(kind: str, filename: str) -> str:
 @router.get("/api/v1/message/{message_id}")
 async def get_message(message_id: str, mailbox: MailboxDep, query: SearchQ = None) -> JSONResponse:
     """The message with bodies and attachment lists; opening it marks it read."""
-    found = await mailbox.mark_seen(await resolve(mailbox, message_id, query), True)
-    return JSONResponse(shapes.message(found))
+    resolved = await resolve(mailbox, message_id, query)
+    await mailbox.mark_seen_many(ids=[resolved], q=None, seen=True)  # every copy
+    return JSONResponse(shapes.message(await mailbox.get_message(resolved)))
 
 
 @router.get("/api/v1/message/{message_id}/headers")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Select, Table, delete, func, insert, inspect, select, update
+from sqlalchemy import Column, Select, Table, and_, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
@@ -241,41 +241,71 @@ class MessageRepository:
         stmt = self._base().where(Message.seq.in_(seqs)).order_by(Message.seq.asc())
         return list((await self.session.execute(stmt)).scalars())
 
-    # -- the whole mailbox at once (offset pages, counts, bulk changes) ----------
-    async def count(self, *, words: Sequence[str] = (), seen: bool | None = None) -> int:
-        """How many of the tenant's messages match (every inbox)."""
-        stmt = self._filtered(words=words, seen=seen).with_only_columns(func.count())
-        return int((await self.session.execute(stmt)).scalar() or 0)
+    # -- the whole mailbox, one entry per submission ----------------------------
+    # A message received once for several inboxes is stored once per inbox; these
+    # treat its copies as one: the first copy stands for it, and changes reach
+    # every copy (of this tenant).
+    def _firsts(self, words: Sequence[str]) -> Select[Any]:
+        """The ``seq`` of the first matching copy of each matching submission."""
+        return (
+            self._filtered(words=words)
+            .with_only_columns(func.min(Message.seq))
+            .group_by(Message.submission_id)
+        )
 
-    async def window(self, *, words: Sequence[str] = (), offset: int, limit: int) -> list[Message]:
-        """Newest first, skipping ``offset`` matches (offset pages, for clients that
-        only know offsets)."""
-        stmt = self._filtered(words=words).order_by(Message.seq.desc())
-        return list((await self.session.execute(stmt.offset(offset).limit(limit))).scalars())
+    async def count_submissions(
+        self, *, words: Sequence[str] = (), seen: bool | None = None
+    ) -> int:
+        """How many submissions match (their first copy ``seen`` or not, when given)."""
+        stmt = self._base().where(Message.seq.in_(self._firsts(words)))
+        if seen is not None:
+            stmt = stmt.where(Message.seen == seen)
+        counted = stmt.with_only_columns(func.count())
+        return int((await self.session.execute(counted)).scalar_one())
 
-    def _selected(self, ids: Sequence[str] | None, words: Sequence[str]) -> Select[Any]:
-        """The ``seq`` of the tenant's messages with these ids (all when None) that
-        match ``words``."""
-        stmt = self._filtered(words=words).with_only_columns(Message.seq)
+    async def first_copies(
+        self, *, words: Sequence[str] = (), offset: int, limit: int
+    ) -> list[Message]:
+        """The first copy of each matching submission, newest first, from ``offset``."""
+        stmt = (
+            self._base()
+            .where(Message.seq.in_(self._firsts(words)))
+            .order_by(Message.seq.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    def _copies(self, ids: Sequence[str] | None, words: Sequence[str]) -> Any:
+        """Condition: the row is a copy (of this tenant) of a submission that has a
+        matching copy with one of ``ids`` (any id when None)."""
+        submissions = self._filtered(words=words).with_only_columns(Message.submission_id)
         if ids is not None:
-            stmt = stmt.where(Message.id.in_(list(ids)))
-        return stmt
+            submissions = submissions.where(Message.id.in_(list(ids)))
+        if self.tenant_id is None:
+            return Message.submission_id.in_(submissions)
+        return and_(Message.submission_id.in_(submissions), Message.tenant_id == self.tenant_id)
 
-    async def set_seen_where(
+    async def set_seen_submissions(
         self, *, ids: Sequence[str] | None, words: Sequence[str] = (), seen: bool
     ) -> int:
-        """Mark the selected messages (see ``_selected``); returns how many changed."""
+        """Mark every copy of the selected submissions; returns how many rows changed."""
         result = await self.session.execute(
             update(Message)
-            .where(Message.seq.in_(self._selected(ids, words)), Message.seen != seen)
+            .where(self._copies(ids, words), Message.seen != seen)
             .values(seen=seen)
+            .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def delete_where(self, *, ids: Sequence[str] | None, words: Sequence[str] = ()) -> int:
-        """Delete the selected messages (see ``_selected``); returns how many."""
+    async def delete_submissions(
+        self, *, ids: Sequence[str] | None, words: Sequence[str] = ()
+    ) -> int:
+        """Delete every copy of the selected submissions; returns how many rows."""
         result = await self.session.execute(
-            delete(Message).where(Message.seq.in_(self._selected(ids, words)))
+            delete(Message)
+            .where(self._copies(ids, words))
+            .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
