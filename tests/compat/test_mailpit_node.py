@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
@@ -67,20 +68,28 @@ class NodeClient:
         return answer["result"]
 
 
-@pytest.fixture
-async def mp(harness: Harness, node: str) -> AsyncIterator[NodeClient]:
+@contextlib.asynccontextmanager
+async def node_client(node: str, *args: str) -> AsyncIterator[NodeClient]:
     proc = await asyncio.create_subprocess_exec(
         node,
         "mailpit_client.mjs",
-        base_url(harness),
+        *args,
         cwd=NODE_DIR,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
-    yield NodeClient(proc)
-    assert proc.stdin is not None
-    proc.stdin.close()
-    await asyncio.wait_for(proc.wait(), timeout=30)
+    try:
+        yield NodeClient(proc)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), timeout=30)
+
+
+@pytest.fixture
+async def mp(harness: Harness, node: str) -> AsyncIterator[NodeClient]:
+    async with node_client(node, base_url(harness)) as client:
+        yield client
 
 
 async def test_npm_client_end_to_end(harness: Harness, mp: NodeClient) -> None:
@@ -170,3 +179,24 @@ async def test_npm_client_end_to_end(harness: Harness, mp: NodeClient) -> None:
     assert (await mp.call("listMessages"))["total"] == left["total"] > 0
     assert await mp.call("deleteMessages", {"IDs": []}) == "ok"
     assert (await mp.call("listMessages"))["total"] == 0
+
+
+async def test_npm_client_with_an_api_key_as_basic_auth(harness: Harness, node: str) -> None:
+    h = harness
+    keys = h.runtime.keys()
+    _, key_a = await keys.create("a")
+    _, key_b = await keys.create("b")
+    async with (
+        node_client(node, base_url(h), "ci", key_a) as a,
+        node_client(node, base_url(h), "ci", key_b) as b,
+        node_client(node, base_url(h)) as anonymous,
+    ):
+        sent = await a.call(
+            "sendMessage",
+            {"From": {"Email": "app@example.com"}, "To": [{"Email": "k1@mailharness.test"}]},
+        )
+        assert [m["ID"] for m in (await a.call("listMessages"))["messages"]] == [sent["ID"]]
+        assert (await b.call("listMessages"))["total"] == 0
+        assert not (await b.run("getMessageSummary", sent["ID"]))["ok"]
+        refused = await anonymous.run("listMessages")
+        assert not refused["ok"] and "401" in refused["error"]

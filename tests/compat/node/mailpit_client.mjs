@@ -1,12 +1,16 @@
 // Drives the npm `mailpit-api` client for tests/compat/test_mailpit_node.py.
-//   node mailpit_client.mjs <baseURL>
+//   node mailpit_client.mjs <baseURL> [<username> <password>]   (Basic auth when given)
 // Reads one JSON command per line on stdin, {"method": "listMessages", "args": [...]},
 // calls that client method and writes one JSON line: {"ok": true, "result": ...}
 // (a Blob becomes {"type", "base64"}) or {"ok": false, "error": "<message>"}.
 import { createInterface } from "node:readline";
 import { MailpitClient } from "mailpit-api";
 
-const client = new MailpitClient(process.argv[2]);
+const [baseURL, username, password] = process.argv.slice(2);
+const client = new MailpitClient(
+  baseURL,
+  username === undefined ? undefined : { auth: { username, password } },
+);
 
 async function run(line) {
   const { method, args = [] } = JSON.parse(line);
