@@ -53,11 +53,6 @@ def canonical_ids(values: list[str]) -> list[str]:
     return found
 
 
-def query_words(q: str | None) -> list[str]:
-    """The search terms of ``q`` (words, each a substring of the message's search text)."""
-    return q.split() if q else []
-
-
 @dataclass(frozen=True, slots=True)
 class AttachmentFile:
     meta: Attachment
@@ -322,17 +317,19 @@ class Mailbox:
     # One entry per submission: mail received once for several of the caller's
     # inboxes is listed once (its first copy), and marking or deleting it reaches
     # every copy.
-    async def window(self, *, q: str | None, offset: int, limit: int) -> Window:
+    async def window(
+        self, *, q: str | None, offset: int, limit: int, tz: str | None = None
+    ) -> Window:
         """Messages matching ``q`` across all inboxes, newest first, from ``offset``."""
-        words = query_words(q)
+        query = parse_query(q, tz)
         async with self.db.read() as session:
             repo = MessageRepository(session, self.tenant_id)
-            rows = await repo.first_copies(words=words, offset=offset, limit=limit)
+            rows = await repo.first_copies(query=query, offset=offset, limit=limit)
             total = await repo.count_submissions()
             unread = await repo.count_submissions(seen=False)
-            if words:
-                matches = await repo.count_submissions(words=words)
-                matches_unread = await repo.count_submissions(words=words, seen=False)
+            if query is not None:
+                matches = await repo.count_submissions(query=query)
+                matches_unread = await repo.count_submissions(query=query, seen=False)
             else:
                 matches, matches_unread = total, unread
         return Window(
@@ -343,30 +340,36 @@ class Mailbox:
             unread=unread,
         )
 
-    async def latest(self, q: str | None = None) -> MessageOut:
+    async def latest(self, q: str | None = None, tz: str | None = None) -> MessageOut:
         """The newest message (matching ``q``) of any inbox; ``NotFound`` if none."""
         async with self.db.read() as session:
             rows = await MessageRepository(session, self.tenant_id).first_copies(
-                words=query_words(q), offset=0, limit=1
+                query=parse_query(q, tz), offset=0, limit=1
             )
         if not rows:
             raise NotFound("no message matches" if q else "there are no messages")
         return views.message_out(rows[0])
 
-    async def mark_seen_many(self, *, ids: list[str] | None, q: str | None, seen: bool) -> int:
+    async def mark_seen_many(
+        self, *, ids: list[str] | None, q: str | None, seen: bool, tz: str | None = None
+    ) -> int:
         """Mark the messages with these ids (None: all) matching ``q``, every copy;
         foreign or unknown ids are skipped. Returns how many rows changed."""
         async with self.db.write() as session:
             return await MessageRepository(session, self.tenant_id).set_seen_submissions(
-                ids=None if ids is None else canonical_ids(ids), words=query_words(q), seen=seen
+                ids=None if ids is None else canonical_ids(ids),
+                query=parse_query(q, tz),
+                seen=seen,
             )
 
-    async def delete_many(self, *, ids: list[str] | None, q: str | None) -> int:
+    async def delete_many(
+        self, *, ids: list[str] | None, q: str | None, tz: str | None = None
+    ) -> int:
         """Delete the messages with these ids (None: all) matching ``q``, every copy;
         foreign or unknown ids are skipped. Returns how many rows were deleted."""
         async with self.db.write() as session:
             return await MessageRepository(session, self.tenant_id).delete_submissions(
-                ids=None if ids is None else canonical_ids(ids), words=query_words(q)
+                ids=None if ids is None else canonical_ids(ids), query=parse_query(q, tz)
             )
 
 
@@ -389,3 +392,10 @@ def _zone(tz: str | None) -> tzinfo:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidQuery(f"tz: {tz!r} is not a known IANA time zone") from None
+
+
+def parse_query(q: str | None, tz: str | None) -> search_query.Query | None:
+    """The parsed search ``q`` (None when it matches everything); ``InvalidQuery`` if
+    it cannot be read."""
+    query = search_query.parse(q, tz=_zone(tz))
+    return None if query.empty else query

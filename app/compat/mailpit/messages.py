@@ -29,10 +29,10 @@ def ok() -> PlainTextResponse:
 
 
 async def _page(
-    mailbox: Mailbox, q: str | None, start: str | None, limit: str | None
+    mailbox: Mailbox, q: str | None, start: str | None, limit: str | None, tz: str | None
 ) -> JSONResponse:
     offset, count = start_limit(start, limit)
-    window = await mailbox.window(q=q, offset=offset, limit=count)
+    window = await mailbox.window(q=q, offset=offset, limit=count, tz=tz)
     return JSONResponse(
         shapes.messages_summary(
             window.items,
@@ -50,30 +50,37 @@ async def list_messages(
     mailbox: MailboxDep, start: Text = None, limit: Text = None
 ) -> JSONResponse:
     """Every message of every inbox, newest first (``start`` offset, ``limit``)."""
-    return await _page(mailbox, None, start, limit)
+    return await _page(mailbox, None, start, limit, None)
 
 
 @router.get("/api/v1/search")
 async def search_messages(
-    mailbox: MailboxDep, query: Text = None, start: Text = None, limit: Text = None
+    mailbox: MailboxDep,
+    query: Text = None,
+    start: Text = None,
+    limit: Text = None,
+    tz: Text = None,
 ) -> JSONResponse:
-    """Messages matching Mailpit's search syntax, newest first."""
+    """Messages matching Mailpit's search syntax, newest first (``tz``: the zone of
+    date-only ``before:``/``after:``)."""
     if query is None or not query.strip():
         raise BadRequest("query: a search query is required")
-    return await _page(mailbox, to_query(query), start, limit)
+    return await _page(mailbox, to_query(query), start, limit, tz)
 
 
 @router.delete("/api/v1/search")
-async def delete_search(mailbox: MailboxDep, query: Text = None) -> PlainTextResponse:
+async def delete_search(
+    mailbox: MailboxDep, query: Text = None, tz: Text = None
+) -> PlainTextResponse:
     """Delete the messages matching the search (a query is required)."""
     if query is None or not query.strip():
         raise BadRequest("query: a search query is required")
-    await mailbox.delete_many(ids=None, q=to_query(query))
+    await mailbox.delete_many(ids=None, q=to_query(query), tz=tz)
     return ok()
 
 
 @router.put("/api/v1/messages")
-async def set_read(request: Request, mailbox: MailboxDep) -> PlainTextResponse:
+async def set_read(request: Request, mailbox: MailboxDep, tz: Text = None) -> PlainTextResponse:
     """``{IDs?, Read, Search?}``: mark those ids, or the search's matches, or (neither)
     every message, read or unread."""
     body = await read_body(request)
@@ -84,7 +91,7 @@ async def set_read(request: Request, mailbox: MailboxDep) -> PlainTextResponse:
     if ids and search.strip():
         raise BadRequest("give IDs or Search, not both")
     await mailbox.mark_seen_many(
-        ids=ids or None, q=to_query(search), seen=body.flag("Read", default=False)
+        ids=ids or None, q=to_query(search), seen=body.flag("Read", default=False), tz=tz
     )
     return ok()
 
