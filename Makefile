@@ -44,7 +44,8 @@ postgres:
 	  fi; }
 
 # Command-line SMTP clients and the headless browser some tests drive (Debian packages;
-# installed when root). The web UI tests use the system chromium, never a downloaded one.
+# installed when root), and the npm Mailpit client (tests/compat/node, from its lockfile).
+# The web UI tests use the system chromium, never a downloaded one.
 tools:
 	@command -v swaks >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -55,6 +56,9 @@ tools:
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "chromium not installed: the web UI browser tests are skipped (install the chromium package)"; fi; }
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/compat/node --no-audit --no-fund --silent; \
+	else echo "npm not installed: the npm mailpit-api client test is skipped"; fi
 
 openapi: $(STAMP)
 	$(BIN)/mailharness openapi

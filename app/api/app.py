@@ -33,6 +33,7 @@ from app.api.routers import (
 )
 from app.api.schemas.common import ErrorOut
 from app.compat import mailslurp
+from app.compat.mailpit import build_router as mailpit_router
 from app.runtime import Runtime
 from app.web import mount as mount_web_ui
 
@@ -141,6 +142,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
     ):
         app.include_router(router, responses=None if router is health.router else API_ERRORS)
     app.mount(mailslurp.MOUNT, mailslurp.create_app(runtime))
+    app.include_router(mailpit_router())
     errors.install(app)
     mount_web_ui(app, runtime)
     if runtime is not None and runtime.settings.cors_origins:

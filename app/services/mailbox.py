@@ -42,10 +42,33 @@ def check_id(value: str, what: str) -> str:
     return canonical
 
 
+def canonical_ids(values: list[str]) -> list[str]:
+    """The canonical form of the values that are ids; the others cannot match anything."""
+    found: list[str] = []
+    for value in values:
+        try:
+            found.append(str(uuid.UUID(value)))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class AttachmentFile:
     meta: Attachment
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One offset page of all of the tenant's messages (newest first) and the counts
+    mailbox-style clients show next to it."""
+
+    items: list[MessageOut]
+    matches: int
+    matches_unread: int
+    total: int
+    unread: int
 
 
 class Mailbox:
@@ -299,6 +322,65 @@ class Mailbox:
                 query=query, inbox_id=inbox_id, submission_id=_submission(submission_id)
             )
 
+    # -- every inbox of the tenant as one mailbox (compatibility layers) ---------
+    # One entry per submission: mail received once for several of the caller's
+    # inboxes is listed once (its first copy), and marking or deleting it reaches
+    # every copy.
+    async def window(
+        self, *, q: str | None, offset: int, limit: int, tz: str | None = None
+    ) -> Window:
+        """Messages matching ``q`` across all inboxes, newest first, from ``offset``."""
+        query = parse_query(q, tz)
+        async with self.db.read() as session:
+            repo = MessageRepository(session, self.tenant_id)
+            rows = await repo.first_copies(query=query, offset=offset, limit=limit)
+            total = await repo.count_submissions()
+            unread = await repo.count_submissions(seen=False)
+            if query is not None:
+                matches = await repo.count_submissions(query=query)
+                matches_unread = await repo.count_submissions(query=query, seen=False)
+            else:
+                matches, matches_unread = total, unread
+        return Window(
+            items=[views.message_out(m) for m in rows],
+            matches=matches,
+            matches_unread=matches_unread,
+            total=total,
+            unread=unread,
+        )
+
+    async def latest(self, q: str | None = None, tz: str | None = None) -> MessageOut:
+        """The newest message (matching ``q``) of any inbox; ``NotFound`` if none."""
+        async with self.db.read() as session:
+            rows = await MessageRepository(session, self.tenant_id).first_copies(
+                query=parse_query(q, tz), offset=0, limit=1
+            )
+        if not rows:
+            raise NotFound("no message matches" if q else "there are no messages")
+        return views.message_out(rows[0])
+
+    async def mark_seen_many(
+        self, *, ids: list[str] | None, q: str | None, seen: bool, tz: str | None = None
+    ) -> int:
+        """Mark the messages with these ids (None: all) matching ``q``, every copy;
+        foreign or unknown ids are skipped. Returns how many rows changed."""
+        async with self.db.write() as session:
+            return await MessageRepository(session, self.tenant_id).set_seen_submissions(
+                ids=None if ids is None else canonical_ids(ids),
+                query=parse_query(q, tz),
+                seen=seen,
+            )
+
+    async def delete_many(
+        self, *, ids: list[str] | None, q: str | None, tz: str | None = None
+    ) -> int:
+        """Delete the messages with these ids (None: all) matching ``q``, every copy;
+        foreign or unknown ids are skipped. Returns how many rows were deleted."""
+        async with self.db.write() as session:
+            return await MessageRepository(session, self.tenant_id).delete_submissions(
+                ids=None if ids is None else canonical_ids(ids), query=parse_query(q, tz)
+            )
+
 
 def _submission(value: str | None) -> str | None:
     """A submission id filter: canonical, or the nil UUID (no submission has it) for
@@ -319,3 +401,10 @@ def _zone(tz: str | None) -> tzinfo:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidQuery(f"tz: {tz!r} is not a known IANA time zone") from None
+
+
+def parse_query(q: str | None, tz: str | None) -> search_query.Query | None:
+    """The parsed search ``q`` (None when it matches everything); ``InvalidQuery`` if
+    it cannot be read."""
+    query = search_query.parse(q, tz=_zone(tz))
+    return None if query.empty else query

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Select, Table, delete, func, insert, inspect, select, update
+from sqlalchemy import Column, Select, Table, and_, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
@@ -240,6 +240,74 @@ class MessageRepository:
             return []
         stmt = self._base().where(Message.seq.in_(seqs)).order_by(Message.seq.asc())
         return list((await self.session.execute(stmt)).scalars())
+
+    # -- the whole mailbox, one entry per submission ----------------------------
+    # A message received once for several inboxes is stored once per inbox; these
+    # treat its copies as one: the first copy stands for it, and changes reach
+    # every copy (of this tenant).
+    def _firsts(self, query: Query | None) -> Select[Any]:
+        """The ``seq`` of the first matching copy of each matching submission."""
+        return (
+            self._filtered(query=query)
+            .with_only_columns(func.min(Message.seq))
+            .group_by(Message.submission_id)
+        )
+
+    async def count_submissions(
+        self, *, query: Query | None = None, seen: bool | None = None
+    ) -> int:
+        """How many submissions match (their first copy ``seen`` or not, when given)."""
+        stmt = self._base().where(Message.seq.in_(self._firsts(query)))
+        if seen is not None:
+            stmt = stmt.where(Message.seen == seen)
+        counted = stmt.with_only_columns(func.count())
+        return int((await self.session.execute(counted)).scalar_one())
+
+    async def first_copies(
+        self, *, query: Query | None = None, offset: int, limit: int
+    ) -> list[Message]:
+        """The first copy of each matching submission, newest first, from ``offset``."""
+        stmt = (
+            self._base()
+            .where(Message.seq.in_(self._firsts(query)))
+            .order_by(Message.seq.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    def _copies(self, ids: Sequence[str] | None, query: Query | None) -> Any:
+        """Condition: the row is a copy (of this tenant) of a submission that has a
+        matching copy with one of ``ids`` (any id when None)."""
+        submissions = self._filtered(query=query).with_only_columns(Message.submission_id)
+        if ids is not None:
+            submissions = submissions.where(Message.id.in_(list(ids)))
+        if self.tenant_id is None:
+            return Message.submission_id.in_(submissions)
+        return and_(Message.submission_id.in_(submissions), Message.tenant_id == self.tenant_id)
+
+    async def set_seen_submissions(
+        self, *, ids: Sequence[str] | None, query: Query | None = None, seen: bool
+    ) -> int:
+        """Mark every copy of the selected submissions; returns how many rows changed."""
+        result = await self.session.execute(
+            update(Message)
+            .where(self._copies(ids, query), Message.seen != seen)
+            .values(seen=seen)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_submissions(
+        self, *, ids: Sequence[str] | None, query: Query | None = None
+    ) -> int:
+        """Delete every copy of the selected submissions; returns how many rows."""
+        result = await self.session.execute(
+            delete(Message)
+            .where(self._copies(ids, query))
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _row_values(message: Message) -> dict[str, Any]:
