@@ -7,7 +7,8 @@ SUMMARY
     transaction; a failed write is logged and dropped (retried once row by
     row), and past ``max_pending`` queued transcripts new ones are dropped.
     ``flush()`` waits until everything recorded so far is written (shutdown,
-    tests). Inbound sessions belong to the default tenant; an outbound one is
+    tests). An inbound session belongs to the tenant whose inboxes its mail
+    went to (the default tenant when none, or several); an outbound one is
     matched to its outbound message (sender, recipients, Message-ID), whose
     tenant, sending inbox and deliveries it takes.
 
@@ -93,6 +94,9 @@ class SessionRecorder:
     async def _write(self, batch: Sequence[Transcript]) -> None:
         async with self.db.write() as session:
             repo = SessionRepository(session, None)
+            owners = await repo.inbox_tenants(
+                {i for t in batch if t.direction == "inbound" for i in t.inbox_ids}
+            )
             rows: list[tuple[SmtpSession, list[str]]] = []
             for t in batch:
                 row = SmtpSession(
@@ -113,6 +117,9 @@ class SessionRecorder:
                     delivery_ids=[],
                 )
                 inbox_ids = list(t.inbox_ids)
+                tenants = {owners[i] for i in inbox_ids if i in owners}
+                if t.direction == "inbound" and len(tenants) == 1:
+                    row.tenant_id = tenants.pop()  # the tenant whose inboxes got the mail
                 if t.direction == "outbound" and t.mail_from is not None:
                     found = await repo.find_outbound(
                         mail_from=t.mail_from, recipients=t.recipients, message_id=t.message_id

@@ -251,8 +251,8 @@ def test_greylisted_delivery_times_out_then_is_delivered(mh: Mailharness) -> Non
 
 
 def test_sessions_are_listed_per_inbox(live: Live) -> None:
-    # Inbound transcripts are stored under the default tenant (the admin key's), not
-    # under the tenant of the inbox that got the mail, so this reads them as admin.
+    # An inbound transcript belongs to the tenant of the inbox that got the mail; here
+    # the admin key's (the default tenant).
     mh = Mailharness(live.url, live.admin_key)
     inbox = mh.create_inbox()
     live.send_mail(inbox.address, "transcript")

@@ -606,3 +606,19 @@ async def test_the_janitor_keeps_only_the_newest_sessions(harness: Harness) -> N
     newest = [s["id"] for s in await _list(harness)][:2]
     await harness.runtime.janitor.sweep()
     assert [s["id"] for s in await _list(harness)] == newest
+
+
+async def test_a_keyed_tenant_sees_the_sessions_that_reached_its_inboxes(harness: Harness) -> None:
+    keys = harness.runtime.keys()
+    a = {"X-API-Key": (await keys.create("sessions-a"))[1]}
+    b = {"X-API-Key": (await keys.create("sessions-b"))[1]}
+    box = (await harness.http.post("/api/v1/inboxes", json={"address": "sa"}, headers=a)).json()
+    await harness.send("app@example.com", [box["address"]], simple_mail(to=box["address"]))
+    assert harness.runtime.session_recorder is not None
+    await harness.runtime.session_recorder.flush()
+    mine = await harness.http.get("/api/v1/sessions", params={"inbox_id": box["id"]}, headers=a)
+    assert [s["direction"] for s in mine.json()["items"]] == ["inbound"]
+    session_id = mine.json()["items"][0]["id"]
+    assert (await harness.http.get(f"/api/v1/sessions/{session_id}", headers=a)).status_code == 200
+    assert (await harness.http.get(f"/api/v1/sessions/{session_id}", headers=b)).status_code == 404
+    assert (await harness.http.get("/api/v1/sessions", headers=b)).json()["items"] == []

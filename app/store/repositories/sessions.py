@@ -50,6 +50,15 @@ class SessionRepository:
             self.session.add_all(links)
             await self.session.flush()
 
+    async def inbox_tenants(self, inbox_ids: set[str]) -> dict[str, str]:
+        """The tenant of each of these inboxes (missing: deleted meanwhile)."""
+        if not inbox_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Inbox.id, Inbox.tenant_id).where(Inbox.id.in_(inbox_ids))
+        )
+        return {str(i): str(t) for i, t in rows.all()}
+
     async def find_outbound(
         self, *, mail_from: str, recipients: Sequence[str], message_id: str | None
     ) -> tuple[Outbound, list[str]] | None:
