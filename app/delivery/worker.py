@@ -34,6 +34,7 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,9 +192,12 @@ class DeliveryWorker:
                 d.recipient: Reply.no_reply(f"transport error: {type(exc).__name__}")
                 for d in deliveries
             }
-        outcomes = self._decide(deliveries, replies)
+        # One clock reading for the decision and the record: the attempt's time is when
+        # its reply came, not when the write lock was free (backoff counts from it too).
+        now = utcnow()
+        outcomes = self._decide(deliveries, replies, now)
         async with self.db.write() as session:
-            updated = await Queue.finish(session, owner=self.owner, outcomes=outcomes, now=utcnow())
+            updated = await Queue.finish(session, owner=self.owner, outcomes=outcomes, now=now)
             notices = await self._bounce_notices(session, outbound, raw, updated)
         self._announce(outbound, updated, notices)
 
@@ -283,8 +287,9 @@ class DeliveryWorker:
                 stored.extend(messages)
                 ids = ",".join(m.id for m in messages)
                 replies[d.recipient] = Reply(250, "2.0.0", f"Ok: stored as {ids}", LOCAL_REMOTE)
-            outcomes = self._decide(deliveries, replies)
-            updated = await Queue.finish(session, owner=self.owner, outcomes=outcomes, now=utcnow())
+            now = utcnow()
+            outcomes = self._decide(deliveries, replies, now)
+            updated = await Queue.finish(session, owner=self.owner, outcomes=outcomes, now=now)
             if len(updated) < len(deliveries):
                 # Abort the whole transaction: no copies for deliveries another worker owns now.
                 raise _LeaseLost(len(deliveries) - len(updated))
@@ -297,8 +302,9 @@ class DeliveryWorker:
             raise LookupError(f"no transport for route {route}")
         return factory(recipient)
 
-    def _decide(self, deliveries: Sequence[Delivery], replies: dict[str, Reply]) -> list[Outcome]:
-        now = utcnow()
+    def _decide(
+        self, deliveries: Sequence[Delivery], replies: dict[str, Reply], now: datetime
+    ) -> list[Outcome]:
         outcomes = []
         for d in deliveries:
             reply = replies.get(d.recipient) or Reply.no_reply("no reply for this recipient")
