@@ -133,14 +133,29 @@ class WaitService:
     ) -> list[Message]:
         """The first ``count`` matches, oldest first; ``WaitTimeout`` if they don't come in time."""
         with self.metrics.timed_wait("wait"):
-            return await self._wait(
-                tenant_id=tenant_id,
-                inbox_id=inbox_id,
-                flt=flt,
-                count=count,
-                since=since,
-                timeout=timeout,
-            )
+            deadline = asyncio.get_running_loop().time() + self.clamp(timeout)
+            with self.bus.subscribe(f"inbox:{inbox_id}") as sub:
+                scan = _Scan()
+                await self._rescan(scan, tenant_id, inbox_id, since, flt)
+                while len(scan.matches) < count:
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    if remaining <= 0 or not await sub.wait(remaining):
+                        raise WaitTimeout(
+                            f"{len(scan.matches)} of {count} matching messages arrived "
+                            f"within {self.clamp(timeout):g} s"
+                        )
+                    events, rescan = sub.drain()
+                    if rescan:
+                        await self._rescan(scan, tenant_id, inbox_id, since, flt)
+                    else:
+                        await self._fetch(
+                            scan,
+                            tenant_id,
+                            [e.seq for e in events if isinstance(e, MessageReceived)],
+                            since,
+                            flt,
+                        )
+            return sorted(scan.matches, key=lambda m: m.seq)[:count]
 
     async def quiet(
         self,
@@ -154,84 +169,36 @@ class WaitService:
         """Return when nothing matching arrived during ``timeout``; ``MailArrived`` carrying
         the offending messages (``.items``) as soon as one does."""
         with self.metrics.timed_wait("quiet"):
-            await self._quiet(
-                tenant_id=tenant_id, inbox_id=inbox_id, flt=flt, since=since, timeout=timeout
-            )
-
-    async def _wait(
-        self,
-        *,
-        tenant_id: str | None,
-        inbox_id: str,
-        flt: MessageFilter,
-        count: int,
-        since: Since,
-        timeout: float,
-    ) -> list[Message]:
-        """The first ``count`` matches, oldest first; ``WaitTimeout`` if they don't come in time."""
-        deadline = asyncio.get_running_loop().time() + self.clamp(timeout)
-        with self.bus.subscribe(f"inbox:{inbox_id}") as sub:
-            scan = _Scan()
-            await self._rescan(scan, tenant_id, inbox_id, since, flt)
-            while len(scan.matches) < count:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0 or not await sub.wait(remaining):
-                    raise WaitTimeout(
-                        f"{len(scan.matches)} of {count} matching messages arrived "
-                        f"within {self.clamp(timeout):g} s"
-                    )
-                events, rescan = sub.drain()
-                if rescan:
-                    await self._rescan(scan, tenant_id, inbox_id, since, flt)
+            deadline = asyncio.get_running_loop().time() + self.clamp(timeout)
+            with self.bus.subscribe(f"inbox:{inbox_id}") as sub:
+                if since is None:
+                    async with self.db.read() as session:
+                        since = Since(
+                            seq=await MessageRepository(session, tenant_id).max_seq(inbox_id)
+                        )
                 else:
-                    await self._fetch(
-                        scan,
-                        tenant_id,
-                        [e.seq for e in events if isinstance(e, MessageReceived)],
-                        since,
-                        flt,
-                    )
-        return sorted(scan.matches, key=lambda m: m.seq)[:count]
-
-    async def _quiet(
-        self,
-        *,
-        tenant_id: str | None,
-        inbox_id: str,
-        flt: MessageFilter,
-        since: Since | None,
-        timeout: float,
-    ) -> None:
-        """Return when nothing matching arrived during ``timeout``; ``MailArrived`` carrying
-        the offending messages (``.items``) as soon as one does."""
-        deadline = asyncio.get_running_loop().time() + self.clamp(timeout)
-        with self.bus.subscribe(f"inbox:{inbox_id}") as sub:
-            if since is None:
-                async with self.db.read() as session:
-                    since = Since(seq=await MessageRepository(session, tenant_id).max_seq(inbox_id))
-            else:
+                    scan = _Scan()
+                    await self._rescan(scan, tenant_id, inbox_id, since, flt)
+                    _raise_if_any(scan)
                 scan = _Scan()
-                await self._rescan(scan, tenant_id, inbox_id, since, flt)
-                _raise_if_any(scan)
-            scan = _Scan()
-            while True:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0 or not await sub.wait(remaining):
-                    return
-                events, rescan = sub.drain()
-                if rescan:
-                    await self._rescan(scan, tenant_id, inbox_id, since, flt)
-                else:
-                    # Any message committed during the window counts, whatever its seq.
-                    window = Since(seq=0, time=since.time)
-                    await self._fetch(
-                        scan,
-                        tenant_id,
-                        [e.seq for e in events if isinstance(e, MessageReceived)],
-                        window,
-                        flt,
-                    )
-                _raise_if_any(scan)
+                while True:
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    if remaining <= 0 or not await sub.wait(remaining):
+                        return
+                    events, rescan = sub.drain()
+                    if rescan:
+                        await self._rescan(scan, tenant_id, inbox_id, since, flt)
+                    else:
+                        # Any message committed during the window counts, whatever its seq.
+                        window = Since(seq=0, time=since.time)
+                        await self._fetch(
+                            scan,
+                            tenant_id,
+                            [e.seq for e in events if isinstance(e, MessageReceived)],
+                            window,
+                            flt,
+                        )
+                    _raise_if_any(scan)
 
     async def _rescan(
         self, scan: _Scan, tenant_id: str | None, inbox_id: str, since: Since, flt: MessageFilter
